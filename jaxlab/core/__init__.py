@@ -1,0 +1,13 @@
+"""The engine shared by every study; it knows nothing about any model family."""
+
+from jaxlab.core.checkpoint import CheckpointMismatchError, Checkpointer
+from jaxlab.core.metrics import MetricWriter, Progress, read_metrics
+from jaxlab.core.population import init_run, train_population
+from jaxlab.core.train import (NonFiniteLossError, TrainResult, TrainState, init_train_state,
+                               make_train_step, scan_train, set_hyperparams, train, wall_time)
+
+__all__ = [
+    "CheckpointMismatchError", "Checkpointer", "MetricWriter", "NonFiniteLossError", "Progress",
+    "TrainResult", "TrainState", "init_run", "init_train_state", "make_train_step",
+    "read_metrics", "scan_train", "set_hyperparams", "train", "train_population", "wall_time",
+]

@@ -1,0 +1,283 @@
+"""The training engine: a pure step from any loss, and runs of it as chunked `lax.scan`s.
+
+Every study hands the engine a loss `loss(params, batch, key) -> (scalar, aux_dict)` and an optax
+optimizer. `make_train_step` turns them into a pure `step(state, batch) -> (state, metrics)`;
+`scan_train` runs many steps of it inside one `lax.scan` (what populations vmap and what the run loop
+jits per chunk); `train` is the resumable Python loop around it: progress line, JSON-lines metrics,
+orbax checkpoints at a fixed interval, NaN detection, and restart from the latest checkpoint.
+
+Randomness is explicit: the state carries one typed key, and step t uses `fold_in(key, t)`, split
+into a loss stream and a data stream. A resumed run therefore draws the same numbers as an
+uninterrupted one, and its final parameters are bitwise equal on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxlab.core import checkpoint as checkpoint_lib
+from jaxlab.core import metrics as metrics_lib
+
+PyTree = Any
+LossFn = Callable[[PyTree, PyTree, jax.Array], tuple[jax.Array, Mapping[str, jax.Array]]]
+StepFn = Callable[["TrainState", PyTree], tuple["TrainState", dict[str, jax.Array]]]
+BatchFn = Callable[[PyTree, jax.Array], PyTree]
+EvalFn = Callable[[PyTree, PyTree], Mapping[str, jax.Array]]
+
+_LOSS_STREAM, _DATA_STREAM = 0, 1
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["step", "params", "opt_state", "key"],
+    meta_fields=[],
+)
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+  """Everything a run needs to continue: step count, parameters, optimizer state and base key."""
+
+  step: jax.Array
+  params: PyTree
+  opt_state: PyTree
+  key: jax.Array
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Raised when the loss stops being finite; the last good checkpoint is kept."""
+
+
+def init_train_state(params: PyTree, optimizer: optax.GradientTransformation,
+                     key: jax.Array) -> TrainState:
+  """A fresh state at step 0. `key` must be a typed key (`jax.random.key`)."""
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=optimizer.init(params), key=key)
+
+
+def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
+  """(loss_key, data_key) for the step the state is about to take."""
+  step_key = jax.random.fold_in(state.key, state.step)
+  return (jax.random.fold_in(step_key, _LOSS_STREAM), jax.random.fold_in(step_key, _DATA_STREAM))
+
+
+def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> StepFn:
+  """A pure training step: one gradient of `loss_fn` followed by one optax update.
+
+  Returns `step(state, batch) -> (state, metrics)` with metrics `{"loss": ..., **aux}` evaluated at the
+  parameters before the update.
+  """
+
+  def step(state: TrainState, batch: PyTree) -> tuple[TrainState, dict[str, jax.Array]]:
+    loss_key, _ = step_keys(state)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, loss_key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=state.key)
+    return new_state, {"loss": loss, **aux}
+
+  return step
+
+
+def _full_batch(data: PyTree, key: jax.Array) -> PyTree:
+  del key
+  return data
+
+
+def scan_train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps: int,
+               log_every: int, batch_fn: BatchFn | None = None,
+               eval_fn: EvalFn | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
+  """Runs `num_steps` steps inside `lax.scan` and returns `(state, history)`.
+
+  `data` is passed as an argument (never baked into the compiled program); each step's batch is
+  `batch_fn(data, data_key)`, or `data` itself for full-batch training. `history` holds one row every
+  `log_every` steps, each array with a leading axis of `num_steps // log_every`:
+    step: the number of updates done at that row,
+    <metric>: the step metrics averaged over the interval,
+    <eval>: `eval_fn(params, data)` at the row,
+    first_nonfinite: the first step in the interval whose loss was not finite, or -1.
+  Pure and jittable (`num_steps`, `log_every` static): vmap it over seeds and hyperparameters.
+  """
+  if num_steps % log_every:
+    raise ValueError(f"num_steps={num_steps} must be a multiple of log_every={log_every}")
+  batch_fn = batch_fn or _full_batch
+
+  def one_step(state, _):
+    _, data_key = step_keys(state)
+    taken_at = state.step
+    state, metrics = step_fn(state, batch_fn(data, data_key))
+    nonfinite = jnp.where(jnp.isfinite(metrics["loss"]), jnp.iinfo(jnp.int32).max, taken_at)
+    return state, (metrics, nonfinite)
+
+  def one_row(state, _):
+    state, (metrics, nonfinite) = jax.lax.scan(one_step, state, length=log_every)
+    row = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    first = jnp.min(nonfinite)
+    row["first_nonfinite"] = jnp.where(first == jnp.iinfo(jnp.int32).max, -1, first)
+    row["step"] = state.step
+    if eval_fn is not None:
+      row.update(eval_fn(state.params, data))
+    return state, row
+
+  return jax.lax.scan(one_row, state, length=num_steps // log_every)
+
+
+class TrainResult(NamedTuple):
+  state: TrainState
+  history: list[dict[str, float]]
+
+
+def _rows(history: Mapping[str, jax.Array]) -> list[dict[str, Any]]:
+  host = jax.device_get(dict(history))
+  n = len(host["step"])
+  rows = []
+  for i in range(n):
+    row = {}
+    for name, values in host.items():
+      value = np.asarray(values[i])
+      row[name] = value.item() if value.ndim == 0 else value.tolist()
+    rows.append(row)
+  return rows
+
+
+def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps: int,
+          log_every: int = 100, steps_per_chunk: int | None = None,
+          checkpoint_every: int | None = None, workdir: str | os.PathLike | None = None,
+          run_name: str = "train", batch_fn: BatchFn | None = None,
+          eval_fn: EvalFn | None = None, keep_checkpoints: int = 3,
+          progress: metrics_lib.Progress | bool = True,
+          in_shardings: tuple[Any, Any] | None = None) -> TrainResult:
+  """Trains for `num_steps` steps in jitted chunks of `lax.scan`, resuming if `workdir` has a checkpoint.
+
+  Args:
+    step_fn: from `make_train_step`.
+    state: the initial state; also the template (shapes, dtypes, shardings) a checkpoint must match.
+    data: the data pytree handed to `batch_fn` (see `scan_train`).
+    num_steps: total number of steps (> 0, a multiple of `log_every`).
+    log_every: steps between metric rows.
+    steps_per_chunk: steps per compiled call (default: `log_every`, at least 1000 steps when small);
+      a multiple of `log_every` that divides `checkpoint_every`.
+    checkpoint_every: steps between checkpoints (default: `num_steps`, i.e. only the final state).
+    workdir: if given, metrics go to `workdir/metrics.jsonl` (rows tagged with `run_name`) and
+      checkpoints to `workdir/checkpoints/run_name`; re-running with the same workdir resumes.
+    progress: a `metrics.Progress`, True for the default one, False for silence.
+    in_shardings: optional (state_sharding, data_sharding) for data-parallel runs (see `parallel`).
+
+  Returns:
+    `TrainResult(state, history)`; with a workdir, history has every row of this run so far
+    (including rows written before a resume).
+
+  Raises:
+    NonFiniteLossError: when the loss becomes NaN/inf; the message names the step and the last good
+      checkpoint, which is left in place.
+  """
+  _check_positive(num_steps=num_steps, log_every=log_every)
+  if num_steps % log_every:
+    raise ValueError(f"num_steps={num_steps} must be a multiple of log_every={log_every}")
+  checkpoint_every = checkpoint_every or num_steps
+  _check_positive(checkpoint_every=checkpoint_every)
+  if steps_per_chunk is None:
+    steps_per_chunk = log_every * max(1, min(1000 // log_every, checkpoint_every // log_every))
+    while checkpoint_every % steps_per_chunk and steps_per_chunk > log_every:
+      steps_per_chunk -= log_every
+  if steps_per_chunk % log_every or checkpoint_every % steps_per_chunk:
+    raise ValueError(
+        f"steps_per_chunk={steps_per_chunk} must be a multiple of log_every={log_every} and divide "
+        f"checkpoint_every={checkpoint_every}")
+  if progress is True:
+    progress = metrics_lib.Progress()
+
+  def run_chunk(state, data, length):
+    return scan_train(step_fn, state, data, num_steps=length, log_every=log_every,
+                      batch_fn=batch_fn, eval_fn=eval_fn)
+
+  jit_kwargs = {}
+  if in_shardings is not None:
+    jit_kwargs = dict(in_shardings=in_shardings, out_shardings=(in_shardings[0], None))
+  run_chunk = jax.jit(run_chunk, static_argnums=2, **jit_kwargs)
+
+  writer, ckpt = None, None
+  if workdir is not None:
+    writer = metrics_lib.MetricWriter(os.path.join(workdir, "metrics.jsonl"), tags={"run": run_name})
+    ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints", run_name),
+                                       every=checkpoint_every, keep=keep_checkpoints)
+  memory_rows: list[dict[str, Any]] = []
+  try:
+    if ckpt is not None:
+      restored = ckpt.restore_latest(state)
+      if restored is not None:
+        state = restored
+        writer.truncate_after(int(state.step))
+    start = int(state.step)
+    if start > num_steps:
+      raise ValueError(f"{workdir} holds a checkpoint at step {start}, beyond num_steps={num_steps}")
+    if progress:
+      progress.start(start, num_steps)
+    last_good = start
+    while int(state.step) < num_steps:
+      at = int(state.step)
+      length = min(steps_per_chunk - at % steps_per_chunk, num_steps - at)
+      new_state, history = run_chunk(state, data, length)
+      rows = _rows(history)  # blocks: one chunk in flight at a time
+      bad = [r["first_nonfinite"] for r in rows if r["first_nonfinite"] >= 0]
+      if bad:
+        where = (f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}"
+                 if ckpt is not None and ckpt.latest_step() is not None else "no checkpoint was kept")
+        raise NonFiniteLossError(
+            f"loss became non-finite at step {bad[0]} (run '{run_name}'); stopped. {where}.")
+      for r in rows:
+        del r["first_nonfinite"]
+      state = new_state
+      if writer is not None:
+        writer.write_rows(rows)
+      memory_rows.extend(rows)
+      last_good = int(state.step)
+      if ckpt is not None:
+        ckpt.save(last_good, state, force=last_good == num_steps)
+      if progress:
+        progress.update(last_good, rows[-1])
+    if progress:
+      progress.finish(int(state.step))
+  finally:
+    if ckpt is not None:
+      ckpt.close()
+    if writer is not None:
+      writer.close()
+  history = (metrics_lib.read_metrics(os.path.join(workdir, "metrics.jsonl"), run=run_name)
+             if workdir is not None and jax.process_index() == 0 else memory_rows)
+  return TrainResult(state, history)
+
+
+def _check_positive(**values: int) -> None:
+  for name, value in values.items():
+    if not isinstance(value, (int, np.integer)) or value <= 0:
+      raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def set_hyperparams(opt_state: PyTree, **values: Any) -> PyTree:
+  """Returns `opt_state` of an `optax.inject_hyperparams` optimizer with hyperparameters replaced.
+
+  The values may be traced (e.g. a vmapped learning rate); dtypes follow the existing entries.
+  """
+  if not hasattr(opt_state, "hyperparams"):
+    raise ValueError("set_hyperparams needs the state of an optax.inject_hyperparams(...) optimizer")
+  hyperparams = dict(opt_state.hyperparams)
+  for name, value in values.items():
+    if name not in hyperparams:
+      raise ValueError(f"unknown hyperparameter {name!r}; the optimizer has {sorted(hyperparams)}")
+    hyperparams[name] = jnp.asarray(value, dtype=jnp.asarray(hyperparams[name]).dtype)
+  return opt_state._replace(hyperparams=hyperparams)
+
+
+def wall_time(fn: Callable[[], Any]) -> tuple[Any, float]:
+  """Runs `fn`, blocks on its result, and returns (result, seconds)."""
+  begin = time.perf_counter()
+  out = jax.block_until_ready(fn())
+  return out, time.perf_counter() - begin
