@@ -1,0 +1,1 @@
+"""Experiment entrypoints: one folder per study (thin absl `main.py`, `config.py` with variants)."""

@@ -1,0 +1,94 @@
+"""What every experiment shares: the theory-vs-simulation rows of its results table, and the main()."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  """One row of a study's table: a quantity predicted by theory and measured in simulation.
+
+  `error` is |simulation - theory| / |theory| (relative), or |simulation - theory| when the theory
+  value is 0 (e.g. a maximum deviation); the row passes when error <= tolerance.
+  """
+
+  quantity: str
+  theory: float
+  simulation: float
+  tolerance: float
+
+  @property
+  def error(self) -> float:
+    diff = abs(self.simulation - self.theory)
+    return diff / abs(self.theory) if self.theory != 0 else diff
+
+  @property
+  def passed(self) -> bool:
+    return bool(math.isfinite(self.error) and self.error <= self.tolerance)
+
+  def as_dict(self) -> dict[str, Any]:
+    return {**dataclasses.asdict(self), "error": self.error, "passed": self.passed}
+
+
+def write_results(workdir: str, comparisons: list[Comparison], figures: dict[str, str]) -> str:
+  path = os.path.join(workdir, "results.json")
+  with open(path, "w") as f:
+    json.dump({"comparisons": [c.as_dict() for c in comparisons],
+               "figures": {k: os.path.relpath(v, workdir) for k, v in figures.items()}}, f, indent=2)
+  return path
+
+
+def markdown_table(comparisons: list[Comparison]) -> str:
+  lines = ["| quantity | theory | simulation | error | tolerance | pass |",
+           "|---|---|---|---|---|---|"]
+  for c in comparisons:
+    quantity = c.quantity.replace("|", "\\|")
+    lines.append(f"| {quantity} | {c.theory:.6g} | {c.simulation:.6g} | {c.error:.2e} | "
+                 f"{c.tolerance:.0e} | {'pass' if c.passed else '**FAIL**'} |")
+  return "\n".join(lines)
+
+
+# Flags every study's main.py shares. Defined here so each main.py stays a few lines long.
+from absl import flags, logging  # noqa: E402
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory; re-running with it resumes.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None,
+    "Multi-host: host:port of process 0 ('auto' on TPU/Slurm/MPI). Unset: single process.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
+
+
+def launch(argv, run_fn, config) -> dict[str, Any]:
+  """The body of every main(): checks argv, joins a multi-host job if asked, runs, prints the table."""
+  if len(argv) > 1:
+    raise app_usage_error(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _WORKDIR.value:
+    raise app_usage_error("--workdir is required")
+  quiet_library_logs()
+  from jaxlab.core import parallel  # imported late: jax must not start before flags are parsed
+  parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  import jax
+  logging.info("process %d of %d, %d local / %d global devices", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+  result = run_fn(config, _WORKDIR.value)
+  if jax.process_index() == 0:
+    print(markdown_table(result["comparisons"]))
+    print(f"outputs in {_WORKDIR.value}")
+  return result
+
+
+def quiet_library_logs() -> None:
+  """orbax logs every save at INFO: keep the console for the progress line and warnings (>= 30)."""
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno >= 30 or "orbax" not in record.pathname)
+
+
+def app_usage_error(message: str) -> Exception:
+  from absl import app
+  return app.UsageError(message)

@@ -1,0 +1,89 @@
+"""The main job: runs every study's signature experiment and writes `report.md`.
+
+  python -m experiments.reproduce --quick --outdir=runs/reproduce
+
+Each study runs into `outdir/<study>/` (a normal workdir, so a re-run resumes) and contributes its
+figures and its table (quantity, theory, simulation, error, tolerance, pass) to `outdir/report.md`.
+A study joins by adding a `Study` entry to `STUDIES`. Exits non-zero if any comparison fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app, flags
+
+from experiments import common
+
+_QUICK = flags.DEFINE_bool("quick", False, "Run each study's quick variant (well under a minute each).")
+_OUTDIR = flags.DEFINE_string("outdir", "runs/reproduce", "Where the studies' workdirs and report go.")
+_ONLY = flags.DEFINE_list("only", [], "Run just these studies (by name).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  name: str
+  title: str
+  citation: str
+  get_config: Callable[[str], Any]
+  run: Callable[[Any, str], dict[str, Any]]
+
+
+def _deep_linear() -> Study:
+  from experiments.deep_linear import config, experiment
+  return Study("deep_linear", "Deep linear networks: exact learning dynamics",
+               "Saxe, McClelland & Ganguli 2014, eqs. (5)-(7) and (15)", config.get_config,
+               experiment.run)
+
+
+STUDIES: list[Callable[[], Study]] = [_deep_linear]
+
+
+def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
+  """Runs the studies and writes the report; returns (report path, whether everything passed)."""
+  studies = [make() for make in STUDIES]
+  known = [s.name for s in studies]
+  unknown = sorted(set(only or []) - set(known))
+  if unknown:
+    raise ValueError(f"unknown study {unknown}; known studies: {known}")
+  os.makedirs(outdir, exist_ok=True)
+  lines = ["# jaxlab: theory vs simulation", "",
+           f"Variant: {'quick' if quick else 'full'}. Each table compares a closed-form or ODE "
+           "prediction (`theory/`) with a simulation of the model (`jaxlab/`).", ""]
+  all_passed = True
+  for study in studies:
+    if only and study.name not in only:
+      continue
+    workdir = os.path.join(outdir, study.name)
+    begin = time.perf_counter()
+    result = study.run(study.get_config("quick" if quick else ""), workdir)
+    seconds = time.perf_counter() - begin
+    passed = all(c.passed for c in result["comparisons"])
+    all_passed &= passed
+    lines += [f"## {study.title}", "", f"{study.citation}. Workdir `{study.name}/`, "
+              f"{seconds:.1f} s, {'all pass' if passed else 'SOME FAIL'}.", "",
+              common.markdown_table(result["comparisons"]), ""]
+    for name, path in result["figures"].items():
+      lines.append(f"![{name}]({os.path.relpath(path, outdir)})")
+    lines.append("")
+  path = os.path.join(outdir, "report.md")
+  with open(path, "w") as f:
+    f.write("\n".join(lines))
+  return path, all_passed
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  common.quiet_library_logs()
+  path, passed = reproduce(_OUTDIR.value, _QUICK.value, _ONLY.value)
+  print(f"report: {path} ({'all comparisons pass' if passed else 'some comparisons FAIL'})")
+  sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+  app.run(main)
