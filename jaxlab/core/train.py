@@ -220,29 +220,29 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
       raise ValueError(f"{workdir} holds a checkpoint at step {start}, beyond num_steps={num_steps}")
     if progress:
       progress.start(start, num_steps)
-    last_good = start
     while int(state.step) < num_steps:
       at = int(state.step)
       length = min(steps_per_chunk - at % steps_per_chunk, num_steps - at)
       new_state, history = run_chunk(state, data, length)
       rows = _rows(history)  # blocks: one chunk in flight at a time
       bad = [r["first_nonfinite"] for r in rows if r["first_nonfinite"] >= 0]
+      good_rows = [r for r in rows if r["first_nonfinite"] < 0 and (not bad or r["step"] <= bad[0])]
+      for r in rows:
+        del r["first_nonfinite"]
+      if writer is not None:
+        writer.write_rows(good_rows)  # on a blow-up, the rows before it help the diagnosis
+      memory_rows.extend(good_rows)
       if bad:
         where = (f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}"
                  if ckpt is not None and ckpt.latest_step() is not None else "no checkpoint was kept")
         raise NonFiniteLossError(
             f"loss became non-finite at step {bad[0]} (run '{run_name}'); stopped. {where}.")
-      for r in rows:
-        del r["first_nonfinite"]
       state = new_state
-      if writer is not None:
-        writer.write_rows(rows)
-      memory_rows.extend(rows)
-      last_good = int(state.step)
+      done = int(state.step)
       if ckpt is not None:
-        ckpt.save(last_good, state, force=last_good == num_steps)
+        ckpt.save(done, state, force=done == num_steps)
       if progress:
-        progress.update(last_good, rows[-1])
+        progress.update(done, rows[-1])
     if progress:
       progress.finish(int(state.step))
   finally:

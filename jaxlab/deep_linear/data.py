@@ -24,7 +24,7 @@ class Task(NamedTuple):
 def random_orthogonal(key: jax.Array, n: int, dtype=None) -> jax.Array:
   """A Haar-random orthogonal matrix (QR with the sign fix of Mezzadri 2007)."""
   q, r = jnp.linalg.qr(jax.random.normal(key, (n, n), dtype=dtype or jnp.result_type(float)))
-  return q * jnp.sign(jnp.diagonal(r))
+  return q * jnp.sign(jnp.diagonal(r))[None, :]
 
 
 def make_task(key: jax.Array, n_in: int, n_out: int, singular_values: Sequence[float]) -> Task:
@@ -36,6 +36,6 @@ def make_task(key: jax.Array, n_in: int, n_out: int, singular_values: Sequence[f
   k_u, k_v, k_x = jax.random.split(key, 3)
   U, V = random_orthogonal(k_u, n_out), random_orthogonal(k_v, n_in)
   r = len(s)
-  target_map = (U[:, :r] * s) @ V[:, :r].T  # [n_out, n_in]
+  target_map = (U[:, :r] * s[None, :]) @ V[:, :r].T  # [n_out, n_in]
   x = random_orthogonal(k_x, n_in)
   return Task(x=x, y=x @ target_map.T, U=U, s=s, V=V)

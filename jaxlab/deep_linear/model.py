@@ -70,7 +70,7 @@ def init_decoupled(U: jax.Array, V: jax.Array, layer_scales: jax.Array,
       q, _ = jnp.linalg.qr(jax.random.normal(keys[i], (width, width), dtype=V.dtype))
       bases.append(q)
   bases.append(U)
-  return [(bases[l + 1][:, :r] * layer_scales[l]) @ bases[l][:, :r].T for l in range(n_weights)]
+  return [(bases[l + 1][:, :r] * layer_scales[l][None, :]) @ bases[l][:, :r].T for l in range(n_weights)]
 
 
 def end_to_end(params: Params) -> jax.Array:

@@ -1,0 +1,172 @@
+"""The engine: a step equals a hand-written optax update, scan equals a Python loop, resume is bitwise,
+NaN stops the run at the right step, and bad input fails with a message naming the problem."""
+
+import io
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxlab import core
+from jaxlab import deep_linear as dl
+
+
+def _problem(width=6, seed=0):
+  task = dl.make_task(jax.random.key(seed), width, width, [2.0, 1.0])
+  params = dl.init(jax.random.key(seed + 1), dl.DeepLinearConfig((width, width, width), 0.3))
+  return task, params
+
+
+def test_step_is_one_optax_update_of_the_loss_gradient():
+  task, params = _problem()
+  optimizer = optax.adam(1e-2)
+  state = core.init_train_state(params, optimizer, jax.random.key(3))
+  new_state, metrics = core.make_train_step(dl.loss, optimizer)(state, (task.x, task.y))
+  grads = jax.grad(lambda p: dl.loss(p, (task.x, task.y))[0])(params)
+  updates, _ = optimizer.update(grads, optimizer.init(params), params)
+  expected = optax.apply_updates(params, updates)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15),
+               new_state.params, expected)
+  assert int(new_state.step) == 1
+  np.testing.assert_allclose(metrics["loss"], dl.loss(params, (task.x, task.y))[0], rtol=1e-14)
+
+
+def test_scan_matches_a_python_loop_of_steps_and_averages_each_interval():
+  task, params = _problem()
+  optimizer = optax.sgd(0.05)
+  step = core.make_train_step(dl.loss, optimizer)
+  state = core.init_train_state(params, optimizer, jax.random.key(0))
+  final, history = jax.jit(lambda s: core.scan_train(step, s, (task.x, task.y), num_steps=40,
+                                                     log_every=10))(state)
+  jitted, losses = jax.jit(step), []
+  for _ in range(40):
+    state, metrics = jitted(state, (task.x, task.y))
+    losses.append(float(metrics["loss"]))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12), final.params, state.params)
+  np.testing.assert_array_equal(history["step"], [10, 20, 30, 40])
+  np.testing.assert_allclose(history["loss"], np.mean(np.reshape(losses, (4, 10)), axis=1),
+                             rtol=1e-12)
+  np.testing.assert_array_equal(history["first_nonfinite"], -1)
+
+
+def test_batch_fn_gets_a_fresh_data_key_each_step():
+  seen = []
+
+  def loss(params, batch, key):
+    return jnp.sum((params - batch) ** 2), {}
+
+  batch_fn = lambda data, key: jax.random.normal(key, (3,))
+  optimizer = optax.sgd(0.0)
+  step = core.make_train_step(loss, optimizer)
+  state = core.init_train_state(jnp.zeros(3), optimizer, jax.random.key(0))
+  _, history = core.scan_train(step, state, None, num_steps=2, log_every=1, batch_fn=batch_fn)
+  assert history["loss"][0] != history["loss"][1]
+
+
+def _run(workdir, num_steps, **kwargs):
+  task, params = _problem()
+  optimizer = optax.adam(1e-2)
+  state = core.init_train_state(params, optimizer, jax.random.key(7))
+  return core.train(core.make_train_step(dl.loss, optimizer), state, (task.x, task.y),
+                    num_steps=num_steps, log_every=10, checkpoint_every=50, workdir=workdir,
+                    progress=False, **kwargs)
+
+
+def test_resume_continues_from_the_checkpoint_and_matches_an_uninterrupted_run_bitwise(tmp_path):
+  full = _run(str(tmp_path / "full"), 200)
+  _run(str(tmp_path / "split"), 100)
+  resumed = _run(str(tmp_path / "split"), 200)
+  jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+  jax.tree.map(np.testing.assert_array_equal, full.state.opt_state, resumed.state.opt_state)
+  assert full.history == resumed.history and len(full.history) == 20
+  assert sorted(os.listdir(tmp_path / "split" / "checkpoints" / "train")) == ["100", "150", "200"]
+
+
+def test_metrics_jsonl_has_one_row_per_log_interval_with_run_tag(tmp_path):
+  _run(str(tmp_path), 100)
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in rows] == list(range(10, 101, 10))
+  assert all(r["run"] == "train" and np.isfinite(r["loss"]) for r in rows)
+
+
+def test_a_checkpoint_of_a_different_model_is_refused_by_name(tmp_path):
+  _run(str(tmp_path), 50)
+  task = dl.make_task(jax.random.key(0), 6, 6, [2.0, 1.0])
+  params = dl.init(jax.random.key(1), dl.DeepLinearConfig((6, 9, 6), 0.3))  # wider hidden layer
+  optimizer = optax.adam(1e-2)
+  state = core.init_train_state(params, optimizer, jax.random.key(7))
+  with pytest.raises(core.CheckpointMismatchError, match=r"params\.0: checkpoint has float64\[6, 6\], "
+                     r"this model needs float64\[9, 6\]"):
+    core.train(core.make_train_step(dl.loss, optimizer), state, (task.x, task.y), num_steps=100,
+               log_every=10, checkpoint_every=50, workdir=str(tmp_path), progress=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_steps=0), "num_steps must be a positive integer, got 0"),
+    (dict(num_steps=-5), "num_steps must be a positive integer"),
+    (dict(num_steps=25), "num_steps=25 must be a multiple of log_every=10"),
+    (dict(num_steps=100, checkpoint_every=35), "must be a multiple of log_every=10 and divide"),
+])
+def test_bad_step_counts_are_rejected(tmp_path, kwargs, message):
+  task, params = _problem()
+  optimizer = optax.sgd(0.1)
+  state = core.init_train_state(params, optimizer, jax.random.key(0))
+  with pytest.raises(ValueError, match=message):
+    core.train(core.make_train_step(dl.loss, optimizer), state, (task.x, task.y), log_every=10,
+               progress=False, **kwargs)
+
+
+def _counting_run(workdir, blowup_step):
+  """Parameter t counts steps (+1 each), loss log(blowup_step - t) is first -inf at `blowup_step`."""
+  loss = lambda p, batch, key: (jnp.log(blowup_step - p), {})
+  optimizer = optax.stateless(lambda g, p: jax.tree.map(jnp.ones_like, g))
+  state = core.init_train_state(jnp.zeros(()), optimizer, jax.random.key(0))
+  return core.train(core.make_train_step(loss, optimizer), state, None, num_steps=300,
+                    log_every=10, checkpoint_every=50, workdir=workdir, progress=False)
+
+
+def test_non_finite_loss_stops_at_the_exact_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  with pytest.raises(core.NonFiniteLossError, match=r"non-finite at step 137 .*last good checkpoint "
+                     r"is step 100"):
+    _counting_run(str(tmp_path), 137)
+  assert sorted(os.listdir(tmp_path / "checkpoints" / "train")) == ["100", "50"]
+  rows = core.read_metrics(tmp_path / "metrics.jsonl")
+  assert rows[-1]["step"] == 130  # the interval holding step 137 is not logged
+
+
+def test_set_hyperparams_changes_the_injected_learning_rate():
+  optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
+  state = core.set_hyperparams(optimizer.init(jnp.zeros(2)), learning_rate=0.25)
+  updates, _ = optimizer.update(jnp.ones(2), state)
+  np.testing.assert_array_equal(updates, -0.25)
+  with pytest.raises(ValueError, match="unknown hyperparameter 'lr'"):
+    core.set_hyperparams(state, lr=0.1)
+  with pytest.raises(ValueError, match="inject_hyperparams"):
+    core.set_hyperparams(optax.sgd(0.1).init(jnp.zeros(2)), learning_rate=0.1)
+
+
+def test_progress_reports_rate_loss_and_eta_on_a_plain_stream():
+  stream = io.StringIO()
+  progress = core.Progress(stream=stream, every_s=0.0)
+  progress.start(0, 100)
+  progress.update(50, {"loss": 0.5})
+  progress.finish(100)
+  out = stream.getvalue()
+  assert "step 50/100" in out and "steps/s" in out and "loss 0.5" in out and "ETA" in out
+  assert "done at step 100" in out
+
+
+def test_metric_writer_keeps_non_finite_values_and_truncates_only_its_own_rows(tmp_path):
+  path = tmp_path / "m.jsonl"
+  a, b = core.MetricWriter(path, {"run": "a"}), core.MetricWriter(path, {"run": "b"})
+  a.write_rows([{"step": 1, "loss": float("nan")}, {"step": 2, "loss": 1.0}])
+  b.write_rows([{"step": 2, "loss": 3.0}])
+  a.truncate_after(1)
+  a.close(), b.close()
+  assert [r["step"] for r in core.read_metrics(path, run="a")] == [1]
+  assert core.read_metrics(path, run="a")[0]["loss"] == "nan"
+  assert [r["step"] for r in core.read_metrics(path, run="b")] == [2]
