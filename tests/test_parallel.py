@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.multidevice
+# Both fixtures are module-scoped: under `pytest -n 2 --dist loadgroup` they run once, in one worker.
+pytestmark = [pytest.mark.multidevice, pytest.mark.xdist_group("parallel")]
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 REPO = WORKER.parent.parent

@@ -26,13 +26,17 @@ from theory.integrate import rk4
 
 
 def balanced_mode_strength(t, s, u0, tau):
-  """Saxe eq. (7): u(t) for a balanced two-layer mode; written in a form that cannot overflow."""
-  t, s, u0, tau = map(jnp.asarray, (t, s, u0, tau))
+  """Saxe eq. (7): u(t) for a balanced two-layer mode; written in a form that cannot overflow.
+
+  Arguments broadcast against each other (e.g. t[:, None] with s[None, :] gives u[time, mode]).
+  """
+  t, s, u0, tau = jnp.broadcast_arrays(*map(jnp.asarray, (t, s, u0, tau)))
   return s / (1.0 + (s / u0 - 1.0) * jnp.exp(-2.0 * s * t / tau))
 
 
 def learning_time(s, u0, uf, tau):
   """Saxe eq. (5): steps for a balanced two-layer mode to grow from u0 to uf (0 < u0, uf < s)."""
+  s, u0, uf, tau = jnp.broadcast_arrays(*map(jnp.asarray, (s, u0, uf, tau)))
   return tau / (2.0 * s) * jnp.log(uf * (s - u0) / (u0 * (s - uf)))
 
 
