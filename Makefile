@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-XDIST := -n 2
+# loadgroup: tests sharing an xdist_group (and their subprocess fixtures) run in one worker.
+XDIST := -n 2 --dist loadgroup
 
 .PHONY: demo test test-all bench install clean
 

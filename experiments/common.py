@@ -83,6 +83,24 @@ def launch(argv, run_fn, config) -> dict[str, Any]:
   return result
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing with one-line errors: a mistyped `--config.x` names the field, no traceback."""
+  import sys
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"{argv[0]}: {e}\nTry --helpfull for the list of flags.")
+  except (AttributeError, KeyError) as e:  # ml_collections: an override of a field that is not there
+    overrides = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
+    while isinstance(e, BaseException) and e.args:  # AttributeError(KeyError(KeyError(text)))
+      e = e.args[0]
+    first, *hint = str(e).split("\n")
+    field = first.strip("'\"")
+    named = [o for o in overrides if o.endswith("." + field)] or overrides
+    sys.exit(f"{argv[0]}: unknown config field '{field}' (in {', '.join(named)}). "
+             + " ".join(hint))
+
+
 def quiet_library_logs() -> None:
   """orbax logs every save at INFO: keep the console for the progress line and warnings (>= 30)."""
   logging.get_absl_handler().addFilter(

@@ -7,7 +7,7 @@
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.common import launch
+from experiments.common import launch, parse_flags
 from experiments.deep_linear import experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/deep_linear/config.py[:quick]",
@@ -20,4 +20,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -42,9 +42,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
 
 def data_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
   """A one-axis mesh over the first `num_devices` global devices (default: all of them)."""
-  n = num_devices or jax.device_count()
-  if n > jax.device_count():
-    raise ValueError(f"asked for {n} devices, only {jax.device_count()} are visible")
+  n = jax.device_count() if num_devices is None else num_devices
+  if not 0 < n <= jax.device_count():
+    raise ValueError(f"asked for {n} devices, {jax.device_count()} are visible")
   return jax.make_mesh((n,), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,),
                        devices=jax.devices()[:n])
 
@@ -60,8 +60,10 @@ def batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
 def _global_array(sharding: NamedSharding, local: Any, global_shape=None) -> jax.Array:
   if jax.dtypes.issubdtype(getattr(local, "dtype", np.float32), jax.dtypes.prng_key):
     impl = jax.random.key_impl(local)
-    data = _global_array(sharding, np.asarray(jax.random.key_data(local)))
-    return jax.random.wrap_key_data(data, impl=impl)
+    key_data = np.asarray(jax.random.key_data(local))
+    if global_shape is not None:  # the key data's trailing axes come along unsplit
+      global_shape = tuple(global_shape) + key_data.shape[local.ndim:]
+    return jax.random.wrap_key_data(_global_array(sharding, key_data, global_shape), impl=impl)
   local = np.asarray(local)
   return jax.make_array_from_process_local_data(sharding, local, global_shape or local.shape)
 
@@ -74,17 +76,21 @@ def replicate(mesh: jax.sharding.Mesh, tree: PyTree) -> PyTree:
 def shard_batch(mesh: jax.sharding.Mesh, local_batch: PyTree) -> PyTree:
   """Assembles the global batch from each process's slice, split along the leading axis.
 
-  Every leaf's leading axis must divide evenly over this process's devices.
+  Every process that owns devices of the mesh passes its own rows; every leaf's leading axis must
+  divide evenly over this process's devices.
   """
   n_local = len(mesh.local_devices)
+  if n_local == 0:
+    raise ValueError(f"process {jax.process_index()} owns no device of this mesh and has no slice "
+                     "of the batch to give")
+  n_processes = len({d.process_index for d in mesh.devices.flat})
 
   def place(x):
-    x = np.asarray(x)
-    if x.ndim == 0 or x.shape[0] % n_local:
-      raise ValueError(f"a batch leaf of shape {x.shape} cannot be split over {n_local} local "
+    shape = tuple(np.shape(x))
+    if not shape or shape[0] % n_local:
+      raise ValueError(f"a batch leaf of shape {shape} cannot be split over {n_local} local "
                        f"devices: its leading axis must be a multiple of {n_local}")
-    global_shape = (x.shape[0] * jax.process_count(),) + x.shape[1:]
-    return _global_array(batch_sharded(mesh), x, global_shape)
+    return _global_array(batch_sharded(mesh), x, (shape[0] * n_processes,) + shape[1:])
 
   return jax.tree.map(place, local_batch)
 

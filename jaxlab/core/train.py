@@ -172,7 +172,7 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
 
   Returns:
     `TrainResult(state, history)`; with a workdir, history has every row of this run so far
-    (including rows written before a resume).
+    (including rows written before a resume) on process 0, and this call's rows on other processes.
 
   Raises:
     NonFiniteLossError: when the loss becomes NaN/inf; the message names the step and the last good
@@ -193,6 +193,8 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
         f"checkpoint_every={checkpoint_every}")
   if progress is True:
     progress = metrics_lib.Progress()
+  if jax.process_index() != 0:
+    progress = False  # one progress line per job, not per host
 
   def run_chunk(state, data, length):
     return scan_train(step_fn, state, data, num_steps=length, log_every=log_every,
