@@ -1,6 +1,7 @@
 """Populations: one compiled call trains a (learning rate x seed) grid, and each member equals the
 single run built from the same key and learning rate."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +29,8 @@ def test_grid_over_learning_rates_and_seeds_matches_single_runs_and_traces_once(
                                           (task.x, task.y), num_steps=60, log_every=20,
                                           eval_fn=eval_fn)
   assert len(traces) == 1
-  assert history["loss"].shape == (3, 4, 3) and history["u"].shape == (3, 4, 3, 2)
+  chex.assert_shape(history["loss"], (3, 4, 3))
+  chex.assert_shape(history["u"], (3, 4, 3, 2))
   np.testing.assert_array_equal(history["step"][1, 2], [20, 40, 60])
 
   step = core.make_train_step(dl.loss, optimizer)
@@ -36,8 +38,8 @@ def test_grid_over_learning_rates_and_seeds_matches_single_runs_and_traces_once(
     state = core.init_run(init_fn, optimizer, keys[s], {"learning_rate": rates[h]})
     single, single_history = core.scan_train(step, state, (task.x, task.y), num_steps=60,
                                              log_every=20, eval_fn=eval_fn)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[h, s], b, rtol=1e-10, atol=1e-14),
-                 states.params, single.params)
+    member = jax.tree.map(lambda a: a[h, s], states.params)
+    chex.assert_trees_all_close(member, single.params, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(history["loss"][h, s], single_history["loss"], rtol=1e-10)
   # Larger learning rates learn faster: a grid that ignored the rates would fail this.
   assert np.all(np.diff(history["loss"][:, :, 0], axis=0) < 0)

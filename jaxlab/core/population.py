@@ -33,6 +33,29 @@ def init_run(init_fn: Callable[[jax.Array], PyTree], optimizer: optax.GradientTr
   return state
 
 
+def make_population(init_fn: Callable[[jax.Array], PyTree], loss_fn: LossFn,
+                    optimizer: optax.GradientTransformation, *, num_steps: int, log_every: int,
+                    batch_fn: BatchFn | None = None, eval_fn: EvalFn | None = None,
+                    sweep_hyperparams: bool = False):
+  """The jitted population function `(keys, hyperparams, data) -> (final_states, history)`.
+
+  Build it once and call it many times (new seeds, new learning rates, new data of the same shapes)
+  without recompiling. Arguments are as for `train_population`; with `sweep_hyperparams=False` pass
+  `hyperparams=None`.
+  """
+  step_fn = make_train_step(loss_fn, optimizer)
+
+  def one_run(key, hparams, data):
+    state = init_run(init_fn, optimizer, key, hparams)
+    return scan_train(step_fn, state, data, num_steps=num_steps, log_every=log_every,
+                      batch_fn=batch_fn, eval_fn=eval_fn)
+
+  over_seeds = jax.vmap(one_run, in_axes=(0, None, None))
+  if not sweep_hyperparams:
+    return jax.jit(lambda keys, hparams, data: over_seeds(keys, None, data))
+  return jax.jit(jax.vmap(over_seeds, in_axes=(None, 0, None)))
+
+
 def train_population(init_fn: Callable[[jax.Array], PyTree], loss_fn: LossFn,
                      optimizer: optax.GradientTransformation, keys: jax.Array,
                      hyperparams: Mapping[str, jax.Array] | None = None, data: PyTree = None, *,
@@ -51,19 +74,14 @@ def train_population(init_fn: Callable[[jax.Array], PyTree], loss_fn: LossFn,
 
   Returns:
     (final_states, history): leaves with leading axes [H, S] (or [S] without hyperparams), history
-    rows along the next axis.
+    rows along the next axis. Compiles on every call: to reuse the program, see `make_population`.
   """
-  step_fn = make_train_step(loss_fn, optimizer)
-
-  def one_run(key, hparams):
-    state = init_run(init_fn, optimizer, key, hparams)
-    return scan_train(step_fn, state, data, num_steps=num_steps, log_every=log_every,
-                      batch_fn=batch_fn, eval_fn=eval_fn)
-
-  over_seeds = jax.vmap(one_run, in_axes=(0, None))
-  if not hyperparams:
-    return jax.jit(lambda k: over_seeds(k, None))(keys)
-  lengths = {name: len(v) for name, v in hyperparams.items()}
-  if len(set(lengths.values())) != 1:
-    raise ValueError(f"hyperparameter arrays must have equal lengths, got {lengths}")
-  return jax.jit(jax.vmap(over_seeds, in_axes=(None, 0)))(keys, dict(hyperparams))
+  if hyperparams:
+    lengths = {name: len(v) for name, v in hyperparams.items()}
+    if len(set(lengths.values())) != 1:
+      raise ValueError(f"hyperparameter arrays must have equal lengths, got {lengths}")
+    hyperparams = dict(hyperparams)
+  population = make_population(init_fn, loss_fn, optimizer, num_steps=num_steps,
+                               log_every=log_every, batch_fn=batch_fn, eval_fn=eval_fn,
+                               sweep_hyperparams=bool(hyperparams))
+  return population(keys, hyperparams or None, data)

@@ -196,14 +196,12 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
   if jax.process_index() != 0:
     progress = False  # one progress line per job, not per host
 
-  def run_chunk(state, data, length):
-    return scan_train(step_fn, state, data, num_steps=length, log_every=log_every,
-                      batch_fn=batch_fn, eval_fn=eval_fn)
-
-  jit_kwargs = {}
-  if in_shardings is not None:
-    jit_kwargs = dict(in_shardings=in_shardings, out_shardings=(in_shardings[0], None))
-  run_chunk = jax.jit(run_chunk, static_argnums=2, **jit_kwargs)
+  if in_shardings is None:
+    run_chunk = _chunk_runner(step_fn, log_every, batch_fn, eval_fn)
+  else:
+    run_chunk = jax.jit(functools.partial(_run_chunk, step_fn, log_every, batch_fn, eval_fn),
+                        static_argnums=2, in_shardings=in_shardings,
+                        out_shardings=(in_shardings[0], None))
 
   writer, ckpt = None, None
   if workdir is not None:
@@ -255,6 +253,18 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
   history = (metrics_lib.read_metrics(os.path.join(workdir, "metrics.jsonl"), run=run_name)
              if workdir is not None and jax.process_index() == 0 else memory_rows)
   return TrainResult(state, history)
+
+
+def _run_chunk(step_fn, log_every, batch_fn, eval_fn, state, data, length):
+  return scan_train(step_fn, state, data, num_steps=length, log_every=log_every,
+                    batch_fn=batch_fn, eval_fn=eval_fn)
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_runner(step_fn, log_every, batch_fn, eval_fn):
+  """One jitted chunk function per (step, logging, data, eval) so repeated `train` calls reuse it."""
+  return jax.jit(functools.partial(_run_chunk, step_fn, log_every, batch_fn, eval_fn),
+                 static_argnums=2)
 
 
 def _check_positive(**values: int) -> None:
