@@ -102,3 +102,11 @@ def test_command_line_overrides_reach_the_run(tmp_path):
   saved = json.load(open(tmp_path / "config.json"))
   assert saved["num_steps"] == 16000 and saved["layer_counts"] == [3]
   assert "| quantity | theory |" in out.stdout
+
+
+@pytest.mark.slow
+def test_full_deep_linear_variant_passes_every_comparison(tmp_path):
+  result = experiment.run(config_lib.get_config(), str(tmp_path))
+  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
+  assert not failed, failed
+  assert len(result["comparisons"]) == 2 * 3 + 3  # three depths, two half-times, ordering
