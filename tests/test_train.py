@@ -170,3 +170,9 @@ def test_metric_writer_keeps_non_finite_values_and_truncates_only_its_own_rows(t
   assert [r["step"] for r in core.read_metrics(path, run="a")] == [1]
   assert core.read_metrics(path, run="a")[0]["loss"] == "nan"
   assert [r["step"] for r in core.read_metrics(path, run="b")] == [2]
+
+
+def test_a_relative_workdir_works(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  _run("relative/workdir", 100)
+  assert sorted(os.listdir(tmp_path / "relative/workdir/checkpoints/train")) == ["100", "50"]

@@ -55,7 +55,7 @@ class Checkpointer:
   """
 
   def __init__(self, directory: str | os.PathLike, *, every: int, keep: int = 3):
-    self.directory = os.fspath(directory)
+    self.directory = os.path.abspath(os.fspath(directory))  # orbax refuses relative paths
     policies = ocp.training.save_decision_policies
     self._ckptr = ocp.training.Checkpointer(
         self.directory,
