@@ -162,8 +162,8 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
     data: the data pytree handed to `batch_fn` (see `scan_train`).
     num_steps: total number of steps (> 0, a multiple of `log_every`).
     log_every: steps between metric rows.
-    steps_per_chunk: steps per compiled call (default: `log_every`, at least 1000 steps when small);
-      a multiple of `log_every` that divides `checkpoint_every`.
+    steps_per_chunk: steps per compiled call, a multiple of `log_every` that divides
+      `checkpoint_every` (default: the largest such value up to max(1000, log_every)).
     checkpoint_every: steps between checkpoints (default: `num_steps`, i.e. only the final state).
     workdir: if given, metrics go to `workdir/metrics.jsonl` (rows tagged with `run_name`) and
       checkpoints to `workdir/checkpoints/run_name`; re-running with the same workdir resumes.
