@@ -49,7 +49,7 @@ def markdown_table(comparisons: list[Comparison]) -> str:
   for c in comparisons:
     quantity = c.quantity.replace("|", "\\|")
     lines.append(f"| {quantity} | {c.theory:.6g} | {c.simulation:.6g} | {c.error:.2e} | "
-                 f"{c.tolerance:.0e} | {'pass' if c.passed else '**FAIL**'} |")
+                 f"{c.tolerance:.2g} | {'pass' if c.passed else '**FAIL**'} |")
   return "\n".join(lines)
 
 

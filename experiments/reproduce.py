@@ -40,7 +40,14 @@ def _deep_linear() -> Study:
                experiment.run)
 
 
-STUDIES: list[Callable[[], Study]] = [_deep_linear]
+def _lazy_limit() -> Study:
+  from experiments.lazy_limit import config, experiment
+  return Study("lazy_limit", "Lazy vs rich: the lazy limit in the output scale",
+               "Chizat, Oyallon & Bach 2019, Thm. 2.3 (gap and weight change O(1/alpha))",
+               config.get_config, experiment.run)
+
+
+STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
