@@ -13,26 +13,43 @@ from typing import Any
 class Comparison:
   """One row of a study's table: a quantity predicted by theory and measured in simulation.
 
-  `error` is |simulation - theory| / |theory| (relative), or |simulation - theory| when the theory
-  value is 0 (e.g. a maximum deviation); the row passes when error <= tolerance.
+  relation "close": `error` is |simulation - theory| / |theory| (relative), or |simulation - theory|
+  when the theory value is 0 (e.g. a maximum deviation); the row passes when error <= tolerance.
+  relation ">=" / "<=": the theory is a bound (e.g. a separation of at least 5 standard errors);
+  `error` is the shortfall past the bound (0 when it holds) and the tolerance is ignored.
   """
 
   quantity: str
   theory: float
   simulation: float
-  tolerance: float
+  tolerance: float = 0.0
+  relation: str = "close"
+
+  def __post_init__(self):
+    if self.relation not in ("close", ">=", "<="):
+      raise ValueError(f"relation must be 'close', '>=' or '<=', got {self.relation!r}")
 
   @property
   def error(self) -> float:
+    if self.relation == ">=":
+      return max(0.0, self.theory - self.simulation)
+    if self.relation == "<=":
+      return max(0.0, self.simulation - self.theory)
     diff = abs(self.simulation - self.theory)
     return diff / abs(self.theory) if self.theory != 0 else diff
 
   @property
   def passed(self) -> bool:
+    if not math.isfinite(self.simulation):
+      return False
+    if self.relation != "close":
+      return bool(self.error == 0.0)
     return bool(math.isfinite(self.error) and self.error <= self.tolerance)
 
   def as_dict(self) -> dict[str, Any]:
-    return {**dataclasses.asdict(self), "error": self.error, "passed": self.passed}
+    return {"quantity": self.quantity, "theory": float(self.theory),
+            "simulation": float(self.simulation), "tolerance": float(self.tolerance),
+            "relation": self.relation, "error": float(self.error), "passed": self.passed}
 
 
 def write_results(workdir: str, comparisons: list[Comparison], figures: dict[str, str]) -> str:
@@ -48,8 +65,10 @@ def markdown_table(comparisons: list[Comparison]) -> str:
            "|---|---|---|---|---|---|"]
   for c in comparisons:
     quantity = c.quantity.replace("|", "\\|")
-    lines.append(f"| {quantity} | {c.theory:.6g} | {c.simulation:.6g} | {c.error:.2e} | "
-                 f"{c.tolerance:.2g} | {'pass' if c.passed else '**FAIL**'} |")
+    theory = f"{c.theory:.6g}" if c.relation == "close" else f"{c.relation} {c.theory:.6g}"
+    tolerance = f"{c.tolerance:.2g}" if c.relation == "close" else "bound"
+    lines.append(f"| {quantity} | {theory} | {c.simulation:.6g} | {c.error:.2e} | {tolerance} | "
+                 f"{'pass' if c.passed else '**FAIL**'} |")
   return "\n".join(lines)
 
 
@@ -62,6 +81,20 @@ _COORDINATOR = flags.DEFINE_string(
     "Multi-host: host:port of process 0 ('auto' on TPU/Slurm/MPI). Unset: single process.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
+
+
+def study_main(run_fn, default_config: str) -> None:
+  """The whole of a study's main.py: `--config=<default_config>[:variant]`, `--workdir`, run, table."""
+  from absl import app
+  from ml_collections import config_flags
+  config = config_flags.DEFINE_config_file("config", None, f"{default_config}[:quick]",
+                                           lock_config=True)
+  flags.mark_flags_as_required(["config"])
+
+  def main(argv):
+    launch(argv, run_fn, config.value)  # returns nothing: app.run exits with main's return value
+
+  app.run(main, flags_parser=parse_flags)
 
 
 def launch(argv, run_fn, config) -> dict[str, Any]:

@@ -47,7 +47,14 @@ def _lazy_limit() -> Study:
                config.get_config, experiment.run)
 
 
-STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit]
+def _connectivity_rank() -> Study:
+  from experiments.connectivity_rank import config, experiment
+  return Study("connectivity_rank", "Lazy vs rich: connectivity rank at a fixed norm",
+               "Liu et al. 2024, Theorem 1 and Proposition 1 (initial alignment derived in "
+               "theory/lazy_rich/liu.py), and the RNN variant", config.get_config, experiment.run)
+
+
+STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:

@@ -110,3 +110,16 @@ def test_full_deep_linear_variant_passes_every_comparison(tmp_path):
   failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
   assert not failed, failed
   assert len(result["comparisons"]) == 2 * 3 + 3  # three depths, two half-times, ordering
+
+
+def test_comparison_rows_close_and_bounds():
+  from experiments.common import Comparison, markdown_table
+  assert Comparison("a", 2.0, 2.1, 0.06).passed and not Comparison("a", 2.0, 2.2, 0.06).passed
+  assert Comparison("zero", 0.0, 0.004, 0.01).passed  # absolute error against a zero theory
+  assert Comparison("sep", 5.0, 7.0, relation=">=").passed
+  low = Comparison("sep", 5.0, 4.0, relation=">=")
+  assert not low.passed and low.error == 1.0
+  assert not Comparison("nan", 1.0, float("nan"), 1.0).passed
+  assert ">= 5" in markdown_table([low]) and "**FAIL**" in markdown_table([low])
+  with pytest.raises(ValueError, match="relation must be"):
+    Comparison("x", 1.0, 1.0, relation=">")
