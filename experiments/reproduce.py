@@ -54,7 +54,24 @@ def _connectivity_rank() -> Study:
                "theory/lazy_rich/liu.py), and the RNN variant", config.get_config, experiment.run)
 
 
-STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank]
+def _get_rich_quick() -> Study:
+  from experiments.get_rich_quick import config, experiment
+  return Study("get_rich_quick",
+               "Lazy vs rich: exact dynamics of a single neuron with unbalanced layers",
+               "Kunin et al. 2024, sec. 3 and Fig. 3 (closed form for every delta derived in "
+               "theory/lazy_rich/kunin.py)", config.get_config, experiment.run)
+
+
+def _critical_periods() -> Study:
+  from experiments.critical_periods import config, experiment
+  return Study("critical_periods", "Critical learning periods in deep linear networks",
+               "Kleinman, Achille & Soatto 2024, the multi-pathway model (per-mode recursion and "
+               "invariants derived in theory/lazy_rich/kleinman.py) and matrix completion",
+               config.get_config, experiment.run)
+
+
+STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
+                                      _get_rich_quick, _critical_periods]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
