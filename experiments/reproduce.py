@@ -70,8 +70,16 @@ def _critical_periods() -> Study:
                config.get_config, experiment.run)
 
 
+def _grokking() -> Study:
+  from experiments.grokking import config, experiment
+  return Study("grokking", "Grokking as the transition from lazy to rich",
+               "Kumar, Bordelon, Gershman & Pehlevan 2024, eq. 6 (test-loss decomposition, "
+               "re-derived in theory/lazy_rich/kumar.py) and Figs. 3-4", config.get_config,
+               experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
-                                      _get_rich_quick, _critical_periods]
+                                      _get_rich_quick, _grokking, _critical_periods]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
