@@ -78,8 +78,16 @@ def _grokking() -> Study:
                experiment.run)
 
 
+def _jepa_vs_mae() -> Study:
+  from experiments.jepa_vs_mae import config, experiment
+  return Study("jepa_vs_mae", "JEPA vs MAE: deep linear self-distillation avoids noisy features",
+               "Littwin et al. 2024, per-feature ODEs, fixed point rho^L and learning order (exact "
+               "learning times derived in theory/lazy_rich/jepa.py)", config.get_config,
+               experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
-                                      _get_rich_quick, _grokking, _critical_periods]
+                                      _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
