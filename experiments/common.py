@@ -52,6 +52,17 @@ class Comparison:
             "relation": self.relation, "error": float(self.error), "passed": self.passed}
 
 
+def start_run(config, workdir: str) -> None:
+  """What every `run` does first: float64 if the config asks, the workdir, and its config.json."""
+  import jax
+  from jaxlab.core import config as config_checks
+  if config.x64:
+    jax.config.update("jax_enable_x64", True)
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    config_checks.write_config(config, workdir)
+
+
 def write_results(workdir: str, comparisons: list[Comparison], figures: dict[str, str]) -> str:
   path = os.path.join(workdir, "results.json")
   with open(path, "w") as f:

@@ -1,7 +1,6 @@
 """Chizat et al. 2019 lazy limit: the theory's kernel recursion against the spectral closed form, and
 the network's gap to its tangent model and its weight change falling as 1/alpha."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

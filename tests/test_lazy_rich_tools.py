@@ -2,7 +2,6 @@
 linearized training against training the linearized model directly, and each laziness metric on a
 case whose answer is known by hand."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -54,7 +54,6 @@ def test_scan_matches_a_python_loop_of_steps_and_averages_each_interval():
 
 
 def test_batch_fn_gets_a_fresh_data_key_each_step():
-  seen = []
 
   def loss(params, batch, key):
     return jnp.sum((params - batch) ** 2), {}

@@ -105,11 +105,7 @@ def _completion_run(config, task, depth, deficit_steps, workdir):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   task = dl.make_task(jax.random.key(config.seed), config.width, config.width,
                       config.singular_values)
   s = np.asarray(task.s)

@@ -107,11 +107,7 @@ def population_run(config, task) -> dict[str, np.ndarray]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   task = dl.make_task(jax.random.key(config.seed), config.n_in, config.n_out,
                       config.singular_values)
   s = np.asarray(task.s)

@@ -102,11 +102,7 @@ def flow_ode(config, task, inits) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   eta_a, eta_w = config.eta_a, config.eta_w
   task = sn.make_task(config.beta_star, key=jax.random.key(config.seed))
   deltas = np.asarray(config.deltas, dtype=float)

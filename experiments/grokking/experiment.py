@@ -74,11 +74,7 @@ def _first_below(steps, values, level):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   k_task, k_init, k_mc = jax.random.split(jax.random.key(config.seed), 3)
   task = grok.make_task(k_task, config.dim, config.n_train)
   w0 = grok.init(k_init, config.width, config.dim)

@@ -116,11 +116,7 @@ def predict(config, depth: int, objective: str, num_saves: int, save_every: floa
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   views = jm.make_views(jax.random.key(config.seed), config.lambdas, config.rhos, config.n_samples)
   a, b = config.feature_names[:2]
   comparisons: list[common.Comparison] = []

@@ -73,11 +73,7 @@ def centered_loss(params, batch, key):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   validate(config)
-  if config.x64:
-    jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_checks.write_config(config, workdir)
+  common.start_run(config, workdir)
   x, y, x_test, y_test, params0 = make_problem(config)
   h0, h0_test = student(params0, x), student(params0, x_test)
   num_saves = config.num_steps // config.log_every
