@@ -40,7 +40,7 @@ class Comparison:
 
   @property
   def passed(self) -> bool:
-    if not math.isfinite(self.simulation):
+    if not (math.isfinite(self.simulation) and math.isfinite(self.theory)):
       return False
     if self.relation != "close":
       return bool(self.error == 0.0)
@@ -83,15 +83,7 @@ def markdown_table(comparisons: list[Comparison]) -> str:
   return "\n".join(lines)
 
 
-# Flags every study's main.py shares. Defined here so each main.py stays a few lines long.
 from absl import flags, logging  # noqa: E402
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory; re-running with it resumes.")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None,
-    "Multi-host: host:port of process 0 ('auto' on TPU/Slurm/MPI). Unset: single process.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
 
 
 def study_main(run_fn, default_config: str) -> None:
@@ -101,6 +93,11 @@ def study_main(run_fn, default_config: str) -> None:
   config = config_flags.DEFINE_config_file("config", None, f"{default_config}[:quick]",
                                            lock_config=True)
   flags.mark_flags_as_required(["config"])
+  flags.DEFINE_string("workdir", None, "Output directory; re-running with it resumes.")
+  flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process 0 ('auto' "
+                      "on TPU/Slurm/MPI). Unset: single process.")
+  flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
+  flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
 
   def main(argv):
     launch(argv, run_fn, config.value)  # returns nothing: app.run exits with main's return value
@@ -112,18 +109,20 @@ def launch(argv, run_fn, config) -> dict[str, Any]:
   """The body of every main(): checks argv, joins a multi-host job if asked, runs, prints the table."""
   if len(argv) > 1:
     raise app_usage_error(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _WORKDIR.value:
+  workdir = flags.FLAGS.workdir
+  if not workdir:
     raise app_usage_error("--workdir is required")
   quiet_library_logs()
   from jaxlab.core import parallel  # imported late: jax must not start before flags are parsed
-  parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  parallel.initialize_distributed(flags.FLAGS.coordinator_address, flags.FLAGS.num_processes,
+                                  flags.FLAGS.process_id)
   import jax
   logging.info("process %d of %d, %d local / %d global devices", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
-  result = run_fn(config, _WORKDIR.value)
+  result = run_fn(config, workdir)
   if jax.process_index() == 0:
     print(markdown_table(result["comparisons"]))
-    print(f"outputs in {_WORKDIR.value}")
+    print(f"outputs in {workdir}")
   return result
 
 

@@ -151,3 +151,17 @@ def test_linearization_gap_is_zero_for_linear_models_and_known_for_a_square():
   assert float(lr.linearization_gap(linear, 1.0, 3.0, x)) == pytest.approx(0.0)
   square = lambda p, x: x * p ** 2  # from p0 = 1 to p = 2: f - f0 = 3x, f - f_lin = (p - 1)^2 x = x
   assert float(lr.linearization_gap(square, 1.0, 2.0, x)) == pytest.approx(1.0 / 3.0)
+
+
+def test_closed_form_holds_for_large_stable_steps_and_refuses_divergent_ones():
+  x = jax.random.normal(jax.random.key(7), (5, 3))
+  y = jax.random.normal(jax.random.key(8), (5,))
+  k = x @ x.T  # a linear model's NTK; rank 3 < 5 also exercises the zero eigenvalues
+  eta = 1.5 / float(jnp.max(jnp.linalg.eigvalsh(k)))  # top mode oscillates: 1 - eta*lam = -0.5
+  f = jnp.zeros(5)
+  for _ in range(7):
+    f = f - eta * k @ (f - y)  # gradient descent on the linear model, in function space
+  f_train, _ = lr.ntk_predict(k, k[:2], y, jnp.zeros(5), jnp.zeros(2), learning_rate=eta, steps=7)
+  np.testing.assert_allclose(f_train, f, rtol=1e-10, atol=1e-12)
+  with pytest.raises(ValueError, match="diverges"):
+    lr.ntk_predict(k, k[:2], y, jnp.zeros(5), jnp.zeros(2), learning_rate=2.1 * eta / 1.5, steps=3)

@@ -108,7 +108,9 @@ def test_a_checkpoint_of_a_different_model_is_refused_by_name(tmp_path):
     (dict(num_steps=0), "num_steps must be a positive integer, got 0"),
     (dict(num_steps=-5), "num_steps must be a positive integer"),
     (dict(num_steps=25), "num_steps=25 must be a multiple of log_every=10"),
-    (dict(num_steps=100, checkpoint_every=35), "must be a multiple of log_every=10 and divide"),
+    (dict(num_steps=100, checkpoint_every=35), "checkpoint_every=35 must be a multiple of "
+     "log_every=10"),
+    (dict(num_steps=100, checkpoint_every=40, steps_per_chunk=30), "steps_per_chunk=30 must be"),
 ])
 def test_bad_step_counts_are_rejected(tmp_path, kwargs, message):
   task, params = _problem()
@@ -175,3 +177,21 @@ def test_a_relative_workdir_works(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   _run("relative/workdir", 100)
   assert sorted(os.listdir(tmp_path / "relative/workdir/checkpoints/train")) == ["100", "50"]
+
+
+def test_a_run_that_died_before_its_first_checkpoint_does_not_duplicate_rows(tmp_path):
+  writer = core.MetricWriter(tmp_path / "metrics.jsonl", {"run": "train"})
+  writer.write_rows([{"step": 10, "loss": 1.0}, {"step": 20, "loss": 1.0}])  # left by a dead run
+  writer.close()
+  _run(str(tmp_path), 50)
+  steps = [r["step"] for r in core.read_metrics(tmp_path / "metrics.jsonl", run="train")]
+  assert steps == [10, 20, 30, 40, 50]
+
+
+def test_metric_writer_clear_drops_only_its_rows(tmp_path):
+  path = tmp_path / "m.jsonl"
+  mine, other = core.MetricWriter(path, {"study": "a"}), core.MetricWriter(path, {"study": "b"})
+  mine.write_rows([{"x": 1}]), other.write_rows([{"x": 2}])
+  mine.clear()
+  mine.close(), other.close()
+  assert core.read_metrics(path, study="a") == [] and len(core.read_metrics(path, study="b")) == 1

@@ -41,6 +41,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "input_dim", "hidden", "n_samples", "num_tasks", "learning_rate", "num_steps",
       "min_separation", "rnn.hidden", "rnn.seeds", "rnn.trial_steps", "rnn.batch",
       "rnn.learning_rate", "rnn.num_steps", "rnn.probe_trials", "rnn.clip_norm"])
+  if config.rnn.num_steps % 4:
+    raise ValueError("config.rnn.num_steps must be a multiple of 4 (each RNN run logs 4 rows)")
   if config.n_samples < config.input_dim:
     raise ValueError("config.n_samples must be >= config.input_dim to whiten the inputs")
   if any(not 1 <= r <= min(config.input_dim, config.hidden) for r in config.ranks):
@@ -144,7 +146,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   conditions = {f"rank {r}": (r, False) for r in config.ranks}
   conditions["aligned rank 1"] = (1, True)
   full, low = f"rank {max(config.ranks)}", f"rank {min(config.ranks)}"
-  writer = core.MetricWriter(os.path.join(workdir, "metrics.jsonl"))
+  # Populations are recomputed in full (one compiled call each, no checkpoints): start the file clean.
+  writer = core.MetricWriter(os.path.join(workdir, "metrics.jsonl"), {"study": "connectivity_rank"})
+  writer.clear()
   comparisons, linear = [], {}
   for sigma in tuple(config.rich_norms) + tuple(config.lazy_norms):
     out = linear_population(config, x, sigma, conditions)

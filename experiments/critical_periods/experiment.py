@@ -37,7 +37,7 @@ INVARIANT_TOLERANCE = 1e-10  # relative drift of the depth-1 / depth-2 invariant
 LATE_SHARE_TOLERANCE = 1e-3  # a deficit after learning leaves the pathways' shares at 1/2
 DEPTH1_COMPLETION_TOLERANCE = 1e-3  # depth 1 has no critical period: |MSE(T_c) - MSE(0)|
 # depth >= 2: MSE(longest T_c) / MSE(0) at least this. The research notes saw 12x at depth 2 with
-# T_c = 40k; on our random instance depth 2 reaches 4.3x at 40k (3.8x at 10k) and depth 3 ~200x.
+# T_c = 40k; on our random instance depth 2 reaches 4.3x at 40k (3.8x at 10k), depth 3 ~400x at 10k.
 COMPLETION_RATIO = 3.0
 
 
@@ -56,6 +56,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.{name} and the deficit's end must be multiples of log_every")
     if start + config.deficit_length > config.num_steps:
       raise ValueError(f"the deficit starting at config.{name} ends after num_steps")
+  if any(t % 10 for t in config.completion.deficit_steps + (config.completion.target_steps,)):
+    raise ValueError("config.completion.deficit_steps and target_steps must be multiples of 10 "
+                     "(each phase logs 10 rows)")
   if config.completion.deficit_steps[0] != 0:
     raise ValueError("config.completion.deficit_steps must start with 0 (the no-deficit baseline)")
 

@@ -49,8 +49,11 @@ class MetricWriter:
     self._file.flush()
     os.fsync(self._file.fileno())
 
-  def truncate_after(self, step: int) -> None:
-    """Drops this run's rows logged after `step` (left by a run killed between checkpoints)."""
+  def truncate_after(self, step: int, missing_step: int = -1) -> None:
+    """Drops this run's rows logged after `step` (left by a run killed between checkpoints).
+
+    Rows without a "step" count as step `missing_step`.
+    """
     if self._file is None:
       return
     self._file.close()
@@ -61,13 +64,17 @@ class MetricWriter:
           continue
         row = json.loads(line)
         mine = all(row.get(k) == v for k, v in self.tags.items())
-        if not (mine and row.get("step", -1) > step):
+        if not (mine and row.get("step", missing_step) > step):
           kept.append(line if line.endswith("\n") else line + "\n")
     tmp = self.path + ".tmp"
     with open(tmp, "w") as f:
       f.writelines(kept)
     os.replace(tmp, self.path)
     self._file = open(self.path, "a")
+
+  def clear(self) -> None:
+    """Drops every row with this writer's tags (a run that recomputes everything starts clean)."""
+    self.truncate_after(-1, missing_step=0)
 
   def close(self) -> None:
     if self._file is not None:

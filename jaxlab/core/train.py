@@ -26,6 +26,7 @@ import optax
 
 from jaxlab.core import checkpoint as checkpoint_lib
 from jaxlab.core import metrics as metrics_lib
+from jaxlab.core import parallel
 
 PyTree = Any
 LossFn = Callable[[PyTree, PyTree, jax.Array], tuple[jax.Array, Mapping[str, jax.Array]]]
@@ -183,6 +184,9 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
     raise ValueError(f"num_steps={num_steps} must be a multiple of log_every={log_every}")
   checkpoint_every = checkpoint_every or num_steps
   _check_positive(checkpoint_every=checkpoint_every)
+  if checkpoint_every % log_every:
+    raise ValueError(f"checkpoint_every={checkpoint_every} must be a multiple of "
+                     f"log_every={log_every}")
   if steps_per_chunk is None:
     steps_per_chunk = log_every * max(1, min(1000 // log_every, checkpoint_every // log_every))
     while checkpoint_every % steps_per_chunk and steps_per_chunk > log_every:
@@ -196,6 +200,13 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
   if jax.process_index() != 0:
     progress = False  # one progress line per job, not per host
 
+  if in_shardings is None and jax.process_count() > 1:
+    # Several hosts and no data-parallel layout asked for: every host runs the same replicated
+    # computation on global arrays (orbax cannot checkpoint host-local arrays across processes).
+    mesh = parallel.data_mesh()
+    state, data = parallel.replicate(mesh, state), parallel.replicate(mesh, data)
+    in_shardings = (jax.tree.map(lambda _: parallel.replicated(mesh), state),
+                    jax.tree.map(lambda _: parallel.replicated(mesh), data))
   if in_shardings is None:
     run_chunk = _chunk_runner(step_fn, log_every, batch_fn, eval_fn)
   else:
@@ -214,7 +225,9 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
       restored = ckpt.restore_latest(state)
       if restored is not None:
         state = restored
-        writer.truncate_after(int(state.step))
+      # Rows past the restored step (or all rows, on a fresh start) were left by a run that died
+      # before its next checkpoint: this run writes them again.
+      writer.truncate_after(int(state.step))
     start = int(state.step)
     if start > num_steps:
       raise ValueError(f"{workdir} holds a checkpoint at step {start}, beyond num_steps={num_steps}")

@@ -14,6 +14,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxlab.nn import mlp_init
+
 Params = list[jax.Array]
 
 
@@ -35,9 +37,7 @@ class DeepLinearConfig:
 
 def init(key: jax.Array, cfg: DeepLinearConfig) -> Params:
   """Small random init: i.i.d. N(0, init_scale^2) entries in every weight matrix."""
-  keys = jax.random.split(key, cfg.n_layers - 1)
-  return [cfg.init_scale * jax.random.normal(k, (n_out, n_in))
-          for k, n_in, n_out in zip(keys, cfg.widths[:-1], cfg.widths[1:])]
+  return mlp_init(key, cfg.widths, cfg.init_scale)
 
 
 def init_decoupled(U: jax.Array, V: jax.Array, layer_scales: jax.Array,

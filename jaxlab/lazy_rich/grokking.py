@@ -45,7 +45,8 @@ def apply(w_NxD: jax.Array, x_BxD: jax.Array, alpha, epsilon) -> jax.Array:
 
 
 def centered_loss(w, batch, key=None):
-  """0.5 * mean over the training set of (alpha [f(w) - f(w0)] - y)^2; batch = (x, y, w0, alpha, eps)."""
+  """0.5 * mean over the training set of (f(w) - f(w0) - y)^2 (alpha is inside f);
+  batch = (x, y, w0, alpha, eps)."""
   del key
   x, y, w0, alpha, epsilon = batch
   f = apply(w, x, alpha, epsilon) - apply(w0, x, alpha, epsilon)

@@ -92,6 +92,9 @@ def make_views(key: jax.Array, lam, rho, n_samples: int) -> Views:
   d = lam.shape[0]
   if lam.ndim != 1 or rho.shape != lam.shape:
     raise ValueError(f"lam and rho must be vectors of one length, got {lam.shape} and {rho.shape}")
+  if not isinstance(rho, jax.core.Tracer) and (bool(jnp.any(jnp.abs(rho) > 1))
+                                                or bool(jnp.any(lam <= 0))):
+    raise ValueError(f"need lam > 0 and |rho| <= 1 (a correlation), got lam={lam}, rho={rho}")
   if n_samples < 2 * d:
     raise ValueError(f"exact moments of {d} features need n_samples >= {2 * d}, got {n_samples}")
   k_q, k_z = jax.random.split(key)

@@ -107,8 +107,14 @@ def _spectral_filter(eigenvalues, learning_rate_c, steps, mode: str):
     z = learning_rate_c * steps
     exact = -jnp.expm1(-z * lam) / jnp.where(lam > tiny, lam, 1.0)
     return jnp.where(lam > tiny, exact, z)
-  # Gradient descent: (1 - (1 - eta c lam)^k) / lam, via log1p for accuracy at small eta c lam.
-  exact = -jnp.expm1(steps * jnp.log1p(-learning_rate_c * lam)) / jnp.where(lam > tiny, lam, 1.0)
+  # Gradient descent: (1 - (1 - x)^k) / lam with x = eta c lam; log1p keeps small x accurate, and
+  # for 1 <= x < 2 (still convergent) (1 - x)^k = (-1)^k |1 - x|^k.
+  x = learning_rate_c * lam
+  small = x < 1.0
+  log_abs = jnp.where(small, jnp.log1p(-jnp.where(small, x, 0.0)), jnp.log(jnp.abs(1.0 - x)))
+  sign = jnp.where(small | (steps % 2 == 0), 1.0, -1.0)
+  decay = sign * jnp.exp(steps * log_abs)
+  exact = (1.0 - decay) / jnp.where(lam > tiny, lam, 1.0)
   return jnp.where(lam > tiny, exact, learning_rate_c * steps)
 
 
@@ -126,12 +132,21 @@ def ntk_predict(k_train_train: jax.Array, k_test_train: jax.Array, y_train: jax.
 
   Returns:
     (f_train, f_test) after training.
+
+  With several outputs (y [N, O]) the kernel is the output-traced one: exact when the tangent
+  kernel is the same for every output and zero across outputs (e.g. a trained linear readout);
+  otherwise treat each output as its own scalar model.
   """
   if mode not in ("gd", "flow", "infinity"):
     raise ValueError(f"mode must be 'gd', 'flow' or 'infinity', got {mode!r}")
   if mode != "infinity" and steps is None:
     raise ValueError(f"mode {mode!r} needs `steps`")
   eigenvalues, vectors = jnp.linalg.eigh(k_train_train)
+  if mode == "gd" and not isinstance(eigenvalues, jax.core.Tracer):
+    top = float(learning_rate * loss_scale * jnp.max(eigenvalues))
+    if top >= 2.0:
+      raise ValueError(f"gradient descent diverges: learning_rate * loss_scale * max eigenvalue "
+                       f"= {top:.3g} >= 2")
   phi = _spectral_filter(eigenvalues, learning_rate * loss_scale, steps, mode)
   residual = f0_train - y_train
   residual_2d = residual.reshape(residual.shape[0], -1)

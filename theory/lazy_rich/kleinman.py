@@ -29,6 +29,8 @@ from theory.integrate import rk4
 def pathway_gd(s, p0_a, p0_b, *, learning_rate: float, depth: int, num_steps: int,
                deficit_start: int, deficit_length: int, save_every: int = 1):
   """The exact per-mode recursion of gradient descent; returns (steps, K_a, K_b) [num_steps/save, m]."""
+  if num_steps % save_every:
+    raise ValueError(f"num_steps={num_steps} must be a multiple of save_every={save_every}")
   s, p0_a, p0_b = jnp.broadcast_arrays(*map(jnp.asarray, (s, p0_a, p0_b)))
 
   def one(carry, t):
