@@ -86,8 +86,24 @@ def _jepa_vs_mae() -> Study:
                experiment.run)
 
 
+def _hebbian_memory() -> Study:
+  from experiments.hebbian_memory import config, experiment
+  return Study("hebbian_memory", "Attention as Hebbian associative memory",
+               "The 'Pavlovian conditioning' view of linear attention (Qiao 2025); retrieval error, "
+               "capacity and coherence bound derived in theory/attention/hebbian.py",
+               config.get_config, experiment.run)
+
+
+def _icl_gd() -> Study:
+  from experiments.icl_gd import config, experiment
+  return Study("icl_gd", "Attention dynamics: transformers learn in context by gradient descent",
+               "von Oswald et al. 2023, eq. 5 and Prop. 1 (optimal step N/(N+d+1) and loss "
+               "derived in theory/attention/icl_gd.py)", config.get_config, experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
-                                      _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae]
+                                      _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
+                                      _hebbian_memory, _icl_gd]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
