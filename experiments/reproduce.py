@@ -101,9 +101,17 @@ def _icl_gd() -> Study:
                "derived in theory/attention/icl_gd.py)", config.get_config, experiment.run)
 
 
+def _local_linear() -> Study:
+  from experiments.local_linear import config, experiment
+  return Study("local_linear", "Attention dynamics: local linear attention as test-time regression",
+               "Zuo et al. 2025 (closed-form weights derived in jaxlab/attention_dynamics/"
+               "local_linear.py) and Fan 1992 boundary/interior bias", config.get_config,
+               experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
                                       _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
-                                      _hebbian_memory, _icl_gd]
+                                      _hebbian_memory, _icl_gd, _local_linear]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
