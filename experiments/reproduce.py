@@ -109,9 +109,17 @@ def _local_linear() -> Study:
                experiment.run)
 
 
+def _dsf_recall() -> Study:
+  from experiments.dsf_recall import config, experiment
+  return Study("dsf_recall",
+               "Attention dynamics: the Dynamical Systems Framework and recall vs state expansion",
+               "Sieber et al. 2024 (DSF eq. 1, sec. 5 MQAR); SSD/linear-attention tie derived in "
+               "theory/attention/dsf.py", config.get_config, experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
                                       _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
-                                      _hebbian_memory, _icl_gd, _local_linear]
+                                      _hebbian_memory, _icl_gd, _local_linear, _dsf_recall]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
