@@ -117,9 +117,18 @@ def _dsf_recall() -> Study:
                "theory/attention/dsf.py", config.get_config, experiment.run)
 
 
+def _particles() -> Study:
+  from experiments.particles import config, experiment
+  return Study("particles", "Self-attention as interacting particles on the sphere",
+               "Geshkovski, Letrouit, Polyanskiy & Rigollet 2023, (SA)/(USA), equiangular "
+               "reduction (rates 2, 2e^beta); long context; merge time and phase boundary derived "
+               "in theory/attention/particles.py", config.get_config, experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
                                       _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
-                                      _hebbian_memory, _icl_gd, _local_linear, _dsf_recall]
+                                      _dsf_recall, _hebbian_memory, _icl_gd, _particles,
+                                      _local_linear]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:
