@@ -63,3 +63,11 @@ def test_experiment_capacity_grows_linearly_in_key_dimension(tmp_path):
   failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
   assert not failed, failed
   assert (tmp_path / "figures" / "hebbian_memory.png").exists()
+
+
+def test_chained_retrieval_error_compounds_with_depth_as_derived():
+  for depth in (1, 3):
+    mean, se = hebbian.monte_carlo_chain_error(jax.random.key(depth), 16, 64, depth, 20_000)
+    assert abs(float(mean) - theory.relative_error_chain(16, 64, depth)) < 4 * float(se)
+  # Negative control: the first-order law L (n-1)/d_k misses depth 3 by many standard errors.
+  assert abs(float(mean) - 3 * 15 / 64) > 10 * float(se)

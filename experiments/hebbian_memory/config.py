@@ -16,6 +16,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.capacity_key_dims = (16, 32, 64, 128, 256)
   c.capacity_trials = 1000
   c.heads = (1, 2, 4)
+  c.depths = (1, 2, 4)
+  c.depth_trial_factor = 10
   if variant == "quick":
     c.item_counts = (4, 64)
     c.key_dims = (16, 256)

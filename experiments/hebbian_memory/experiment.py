@@ -45,19 +45,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   writer.clear()
   comparisons, errors = [], {}
   forms = {"unit": theory.relative_error_unit_keys, "gaussian": theory.relative_error_gaussian_keys}
-  for kind, formula in forms.items():
-    for n in config.item_counts:
-      for d_k in config.key_dims:
-        mean, se = map(float, hebbian.monte_carlo_error(
-            jax.random.fold_in(key, hash((kind, n, d_k)) % 2**31), n, d_k, config.value_dim,
-            config.trials, kind))
-        predicted = float(formula(n, d_k))
-        errors[(kind, n, d_k)] = (mean, se)
-        writer.write_rows([{"keys": kind, "n": n, "d_k": d_k, "error": mean, "se": se,
-                            "theory": predicted}])
-        comparisons.append(common.Comparison(
-            f"{kind} keys, n={n}, d_k={d_k}: relative retrieval error", predicted, mean,
-            config.tolerance_se * se / predicted))
+  cases = [(kind, n, d_k) for kind in forms for n in config.item_counts for d_k in config.key_dims]
+  for case_index, (kind, n, d_k) in enumerate(cases):
+    mean, se = map(float, hebbian.monte_carlo_error(
+        jax.random.fold_in(key, case_index), n, d_k, config.value_dim, config.trials, kind))
+    predicted = float(forms[kind](n, d_k))
+    errors[(kind, n, d_k)] = (mean, se)
+    writer.write_rows([{"keys": kind, "n": n, "d_k": d_k, "error": mean, "se": se,
+                        "theory": predicted}])
+    comparisons.append(common.Comparison(f"{kind} keys, n={n}, d_k={d_k}: relative retrieval error",
+                                         predicted, mean, config.tolerance_se * se / predicted))
   n_heads, d_heads = max(config.item_counts), max(config.key_dims)
   for heads in config.heads:
     mean, se = map(float, hebbian.monte_carlo_error(jax.random.fold_in(key, 10_000 + heads), n_heads,
@@ -67,6 +64,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     comparisons.append(common.Comparison(
         f"{heads} head(s) averaged, n={n_heads}, d_k={d_heads}: relative error (n-1)/(H d_k)",
         predicted, mean, config.tolerance_se * se / predicted))
+
+  chain_trials = config.trials * config.depth_trial_factor  # products of Grams: heavy tails
+  for depth in config.depths:
+    mean, se = map(float, hebbian.monte_carlo_chain_error(
+        jax.random.fold_in(key, 40_000 + depth), n_heads // 4, d_heads // 4, depth, chain_trials))
+    predicted = float(theory.relative_error_chain(n_heads // 4, d_heads // 4, depth))
+    comparisons.append(common.Comparison(
+        f"depth {depth} (chained retrieval), n={n_heads // 4}, d_k={d_heads // 4}: (1 + (n-1)/d_k)^L"
+        f" - 1", predicted, mean, config.tolerance_se * se / predicted))
 
   capacities = {}
   for d_k in config.capacity_key_dims:

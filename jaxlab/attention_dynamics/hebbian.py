@@ -57,6 +57,24 @@ def multi_head_sq_error(key: jax.Array, values_NxV: jax.Array, d_k: int, heads: 
   return jnp.sum((jnp.mean(readouts, axis=0) - values_NxV) ** 2)
 
 
+def chain_sq_error(key: jax.Array, n: int, d_k: int, depth: int) -> jax.Array:
+  """sum_j |r_L - k^(L+1)_j|^2 for retrieval chained through `depth` memories, layer l storing
+  (k^(l)_i -> k^(l+1)_i) for every item, all keys unit and independent across layers."""
+  keys = jax.vmap(lambda k: unit_keys(k, n, d_k))(jax.random.split(key, depth + 1))  # [L+1, N, K]
+  readout = keys[0]
+  for layer in range(depth):
+    readout = retrieve(store(keys[layer], keys[layer + 1]), readout)
+  return jnp.sum((readout - keys[depth]) ** 2)
+
+
+def monte_carlo_chain_error(key: jax.Array, n: int, d_k: int, depth: int,
+                            trials: int) -> tuple[jax.Array, jax.Array]:
+  """(estimate, standard error) of the relative error of `depth`-hop chained retrieval (unit keys,
+  so E|target|^2 = 1 per item)."""
+  errors = jax.vmap(lambda k: chain_sq_error(k, n, d_k, depth))(jax.random.split(key, trials)) / n
+  return jnp.mean(errors), jnp.std(errors) / jnp.sqrt(trials)
+
+
 def monte_carlo_error(key: jax.Array, n: int, d_k: int, d_v: int, trials: int, key_kind: str = "unit",
                       heads: int = 1) -> tuple[jax.Array, jax.Array]:
   """(estimate, standard error) of E|r_j - v_j|^2 / E|v_j|^2 with standard normal values.
