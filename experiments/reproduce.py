@@ -125,9 +125,18 @@ def _particles() -> Study:
                "in theory/attention/particles.py", config.get_config, experiment.run)
 
 
+def _linear_attention() -> Study:
+  from experiments.linear_attention import config, experiment
+  return Study("linear_attention",
+               "Attention dynamics: linear and gated linear attention as RNNs",
+               "Katharopoulos et al. 2020 (eqs. 5, 16-20); Yang et al. 2024 (GLA, chunkwise form)",
+               config.get_config, experiment.run)
+
+
 STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
                                       _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
-                                      _dsf_recall, _hebbian_memory, _icl_gd, _particles,
+                                      _dsf_recall, _linear_attention, _hebbian_memory, _icl_gd,
+                                      _particles,
                                       _local_linear]
 
 

@@ -137,3 +137,16 @@ def test_float32_forms_agree_to_1e_5_relative():
   rec = la.linear_attention_recurrent(q, k, v)
   assert _max_diff(la.linear_attention_chunked(q, k, v, chunk_size=64), rec) <= 1e-5 * float(
       jnp.max(jnp.abs(rec)))
+
+
+def test_forms_experiment_runs_and_every_row_passes(tmp_path):
+  from experiments.linear_attention import config as config_lib
+  from experiments.linear_attention import experiment
+  config = config_lib.get_config("quick")
+  config.lengths = (32, 100)
+  config.chunk_size = 16
+  config.timing_repeats = 1
+  result = experiment.run(config, str(tmp_path))
+  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
+  assert not failed, failed
+  assert (tmp_path / "figures" / "timings.png").exists()
