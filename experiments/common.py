@@ -63,6 +63,16 @@ def start_run(config, workdir: str) -> None:
     config_checks.write_config(config, workdir)
 
 
+def finish(workdir: str, comparisons: list[Comparison], draw) -> dict[str, str]:
+  """What every `run` does last, on process 0 only: `draw(figdir) -> {name: png}` and results.json."""
+  import jax
+  if jax.process_index() != 0:
+    return {}
+  figures = draw(os.path.join(workdir, "figures"))
+  write_results(workdir, comparisons, figures)
+  return figures
+
+
 def write_results(workdir: str, comparisons: list[Comparison], figures: dict[str, str]) -> str:
   path = os.path.join(workdir, "results.json")
   with open(path, "w") as f:

@@ -4,12 +4,14 @@
 
 Each study runs into `outdir/<study>/` (a normal workdir, so a re-run resumes) and contributes its
 figures and its table (quantity, theory, simulation, error, tolerance, pass) to `outdir/report.md`.
-A study joins by adding a `Study` entry to `STUDIES`. Exits non-zero if any comparison fails.
+A study joins by adding a `_study(name, title, citation)` line to `STUDIES`. Exits non-zero if any
+comparison fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import sys
 import time
@@ -33,111 +35,58 @@ class Study:
   run: Callable[[Any, str], dict[str, Any]]
 
 
-def _deep_linear() -> Study:
-  from experiments.deep_linear import config, experiment
-  return Study("deep_linear", "Deep linear networks: exact learning dynamics",
-               "Saxe, McClelland & Ganguli 2014, eqs. (5)-(7) and (15)", config.get_config,
-               experiment.run)
+def _study(name: str, title: str, citation: str) -> Callable[[], Study]:
+  """A study whose config and experiment live in experiments/<name>/ (imported on demand)."""
+
+  def make() -> Study:
+    config = importlib.import_module(f"experiments.{name}.config")
+    experiment = importlib.import_module(f"experiments.{name}.experiment")
+    return Study(name, title, citation, config.get_config, experiment.run)
+
+  make.__name__ = name
+  return make
 
 
-def _lazy_limit() -> Study:
-  from experiments.lazy_limit import config, experiment
-  return Study("lazy_limit", "Lazy vs rich: the lazy limit in the output scale",
-               "Chizat, Oyallon & Bach 2019, Thm. 2.3 (gap and weight change O(1/alpha))",
-               config.get_config, experiment.run)
-
-
-def _connectivity_rank() -> Study:
-  from experiments.connectivity_rank import config, experiment
-  return Study("connectivity_rank", "Lazy vs rich: connectivity rank at a fixed norm",
-               "Liu et al. 2024, Theorem 1 and Proposition 1 (initial alignment derived in "
-               "theory/lazy_rich/liu.py), and the RNN variant", config.get_config, experiment.run)
-
-
-def _get_rich_quick() -> Study:
-  from experiments.get_rich_quick import config, experiment
-  return Study("get_rich_quick",
-               "Lazy vs rich: exact dynamics of a single neuron with unbalanced layers",
-               "Kunin et al. 2024, sec. 3 and Fig. 3 (closed form for every delta derived in "
-               "theory/lazy_rich/kunin.py)", config.get_config, experiment.run)
-
-
-def _critical_periods() -> Study:
-  from experiments.critical_periods import config, experiment
-  return Study("critical_periods", "Critical learning periods in deep linear networks",
-               "Kleinman, Achille & Soatto 2024, the multi-pathway model (per-mode recursion and "
-               "invariants derived in theory/lazy_rich/kleinman.py) and matrix completion",
-               config.get_config, experiment.run)
-
-
-def _grokking() -> Study:
-  from experiments.grokking import config, experiment
-  return Study("grokking", "Grokking as the transition from lazy to rich",
-               "Kumar, Bordelon, Gershman & Pehlevan 2024, eq. 6 (test-loss decomposition, "
-               "re-derived in theory/lazy_rich/kumar.py) and Figs. 3-4", config.get_config,
-               experiment.run)
-
-
-def _jepa_vs_mae() -> Study:
-  from experiments.jepa_vs_mae import config, experiment
-  return Study("jepa_vs_mae", "JEPA vs MAE: deep linear self-distillation avoids noisy features",
-               "Littwin et al. 2024, per-feature ODEs, fixed point rho^L and learning order (exact "
-               "learning times derived in theory/lazy_rich/jepa.py)", config.get_config,
-               experiment.run)
-
-
-def _hebbian_memory() -> Study:
-  from experiments.hebbian_memory import config, experiment
-  return Study("hebbian_memory", "Attention as Hebbian associative memory",
-               "The 'Pavlovian conditioning' view of linear attention (Qiao 2025); retrieval error, "
-               "capacity and coherence bound derived in theory/attention/hebbian.py",
-               config.get_config, experiment.run)
-
-
-def _icl_gd() -> Study:
-  from experiments.icl_gd import config, experiment
-  return Study("icl_gd", "Attention dynamics: transformers learn in context by gradient descent",
-               "von Oswald et al. 2023, eq. 5 and Prop. 1 (optimal step N/(N+d+1) and loss "
-               "derived in theory/attention/icl_gd.py)", config.get_config, experiment.run)
-
-
-def _local_linear() -> Study:
-  from experiments.local_linear import config, experiment
-  return Study("local_linear", "Attention dynamics: local linear attention as test-time regression",
-               "Zuo et al. 2025 (closed-form weights derived in jaxlab/attention_dynamics/"
-               "local_linear.py) and Fan 1992 boundary/interior bias", config.get_config,
-               experiment.run)
-
-
-def _dsf_recall() -> Study:
-  from experiments.dsf_recall import config, experiment
-  return Study("dsf_recall",
-               "Attention dynamics: the Dynamical Systems Framework and recall vs state expansion",
-               "Sieber et al. 2024 (DSF eq. 1, sec. 5 MQAR); SSD/linear-attention tie derived in "
-               "theory/attention/dsf.py", config.get_config, experiment.run)
-
-
-def _particles() -> Study:
-  from experiments.particles import config, experiment
-  return Study("particles", "Self-attention as interacting particles on the sphere",
-               "Geshkovski, Letrouit, Polyanskiy & Rigollet 2023, (SA)/(USA), equiangular "
-               "reduction (rates 2, 2e^beta); long context; merge time and phase boundary derived "
-               "in theory/attention/particles.py", config.get_config, experiment.run)
-
-
-def _linear_attention() -> Study:
-  from experiments.linear_attention import config, experiment
-  return Study("linear_attention",
-               "Attention dynamics: linear and gated linear attention as RNNs",
-               "Katharopoulos et al. 2020 (eqs. 5, 16-20); Yang et al. 2024 (GLA, chunkwise form)",
-               config.get_config, experiment.run)
-
-
-STUDIES: list[Callable[[], Study]] = [_deep_linear, _lazy_limit, _connectivity_rank,
-                                      _get_rich_quick, _grokking, _critical_periods, _jepa_vs_mae,
-                                      _dsf_recall, _linear_attention, _hebbian_memory, _icl_gd,
-                                      _particles,
-                                      _local_linear]
+STUDIES: list[Callable[[], Study]] = [
+    _study("deep_linear", "Deep linear networks: exact learning dynamics",
+           "Saxe, McClelland & Ganguli 2014, eqs. (5)-(7) and (15)"),
+    _study("lazy_limit", "Lazy vs rich: the lazy limit in the output scale",
+           "Chizat, Oyallon & Bach 2019, Thm. 2.3 (gap and weight change O(1/alpha))"),
+    _study("connectivity_rank", "Lazy vs rich: connectivity rank at a fixed norm",
+           "Liu et al. 2024, Theorem 1 and Proposition 1 (initial alignment derived in "
+           "theory/lazy_rich/liu.py), and the RNN variant"),
+    _study("get_rich_quick", "Lazy vs rich: exact dynamics of a single neuron with unbalanced layers",
+           "Kunin et al. 2024, sec. 3 and Fig. 3 (closed form for every delta derived in "
+           "theory/lazy_rich/kunin.py)"),
+    _study("grokking", "Grokking as the transition from lazy to rich",
+           "Kumar, Bordelon, Gershman & Pehlevan 2024, eq. 6 (test-loss decomposition, re-derived "
+           "in theory/lazy_rich/kumar.py) and Figs. 3-4"),
+    _study("critical_periods", "Critical learning periods in deep linear networks",
+           "Kleinman, Achille & Soatto 2024, the multi-pathway model (per-mode recursion and "
+           "invariants derived in theory/lazy_rich/kleinman.py) and matrix completion"),
+    _study("jepa_vs_mae", "JEPA vs MAE: deep linear self-distillation avoids noisy features",
+           "Littwin et al. 2024, per-feature ODEs, fixed point rho^L and learning order (exact "
+           "learning times derived in theory/lazy_rich/jepa.py)"),
+    _study("dsf_recall",
+           "Attention dynamics: the Dynamical Systems Framework and recall vs state expansion",
+           "Sieber et al. 2024 (DSF eq. 1, sec. 5 MQAR); SSD/linear-attention tie derived in "
+           "theory/attention/dsf.py"),
+    _study("linear_attention", "Attention dynamics: linear and gated linear attention as RNNs",
+           "Katharopoulos et al. 2020 (eqs. 5, 16-20); Yang et al. 2024 (GLA, chunkwise form)"),
+    _study("hebbian_memory", "Attention as Hebbian associative memory",
+           "The 'Pavlovian conditioning' view of linear attention (Qiao 2025); retrieval error, "
+           "capacity, depth and coherence bound derived in theory/attention/hebbian.py"),
+    _study("icl_gd", "Attention dynamics: transformers learn in context by gradient descent",
+           "von Oswald et al. 2023, eq. 5 and Prop. 1 (optimal step N/(N+d+1) and loss derived "
+           "in theory/attention/icl_gd.py)"),
+    _study("particles", "Self-attention as interacting particles on the sphere",
+           "Geshkovski, Letrouit, Polyanskiy & Rigollet 2023, (SA)/(USA), equiangular reduction "
+           "(rates 2, 2e^beta); merge time and phase boundary derived in "
+           "theory/attention/particles.py"),
+    _study("local_linear", "Attention dynamics: local linear attention as test-time regression",
+           "Zuo et al. 2025 (closed-form weights derived in jaxlab/attention_dynamics/"
+           "local_linear.py) and Fan 1992 boundary/interior bias"),
+]
 
 
 def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[str, bool]:

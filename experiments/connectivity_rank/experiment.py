@@ -189,10 +189,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       f"RNN: KA(rank {hi_r}) - KA(rank {lo_r}) of the W_h tangent kernel, in standard errors "
       f"({config.rnn.seeds} seeds; observed, the paper's direction)", 2.0, float(rnn_separation),
       relation=">="))
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, linear, rnn, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, linear, rnn, figdir))
   return {"comparisons": comparisons, "figures": figures, "linear": linear, "rnn": rnn}
 
 

@@ -149,11 +149,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         shares[shallow], shares[deep], relation="<="))
 
   completion = _completion(config, workdir, comparisons)
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, task, pathways, shares, completion,
-                       os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, task, pathways, shares, completion,
+                                                  figdir))
   return {"comparisons": comparisons, "figures": figures, "pathways": pathways, "shares": shares,
           "completion": completion}
 

@@ -138,10 +138,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "N_l=3 random init: fraction of seeds whose half-times are ordered by s", 1.0,
       float(ordered), 0.0))
 
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, task, decoupled, pop, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, task, decoupled, pop, figdir))
   return {"comparisons": comparisons, "figures": figures, "decoupled": decoupled,
           "population": pop}
 

@@ -141,10 +141,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   logging.info("MQAR accuracy by state expansion %s: %s; softmax %.4f", dims,
                [round(a, 4) for a in acc.tolist()], soft_acc)
   comparisons = _comparisons(config, measured)
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, history, measured, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, history, measured, figdir))
   return {"comparisons": comparisons, "figures": figures, "history": history,
           "measured": measured}
 

@@ -169,10 +169,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   result = {"times": t, "simulation": {**sim, "S": s_sim}, "theory": {**th, "S": s_th},
             "ode": {"t": t_ode, **ode}, "drift": {"theory": drift_theory, "simulation": drift_sim}}
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, inits, result, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, inits, result, figdir))
   return {"comparisons": comparisons, "figures": figures, **result}
 
 

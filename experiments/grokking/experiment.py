@@ -106,10 +106,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   kernel_loss = float(kernel_regression_loss(task, w0, config.alphas[-1], eps))
   comparisons = _comparisons(config, runs, finals, task, w0, kernel_loss, initial_loss, k_mc)
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, runs, kernel_loss, initial_loss, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, runs, kernel_loss, initial_loss,
+                                                  figdir))
   return {"comparisons": comparisons, "figures": figures, "runs": runs,
           "kernel_regression_loss": kernel_loss, "initial_loss": initial_loss}
 

@@ -10,7 +10,6 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -109,10 +108,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       f"worst case: max over {config.trials} trials of |xi_j| / ((n-1) mu max|v|)", 1.0,
       float(ratios.max()), relation="<="))
   writer.close()
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, errors, capacities, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, errors, capacities, figdir))
   return {"comparisons": comparisons, "figures": figures, "errors": errors,
           "capacities": capacities, "bound_ratios": ratios}
 

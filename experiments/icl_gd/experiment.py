@@ -127,11 +127,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "gd_star_se": float(gd_se[-1]), "construction_error": max_construction_error,
   }
   comparisons = _comparisons(config, measured)
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, history, measured, np.asarray(step_sizes[:-1]), gd_losses[:-1],
-                       gd_se[:-1], os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, history, measured,
+                                                  np.asarray(step_sizes[:-1]), gd_losses[:-1],
+                                                  gd_se[:-1], figdir))
   return {"comparisons": comparisons, "figures": figures, "history": history,
           "measured": measured, "params": params}
 

@@ -144,10 +144,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
           f"{label}: final max_i |wbar_i / {fixed} - 1|", 0.0,
           float(np.max(np.abs(sim["wbar"][-1] / star - 1.0))), FIXED_POINT_TOLERANCE))
 
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, runs, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, runs, figdir))
   return {"comparisons": comparisons, "figures": figures, "runs": runs}
 
 

@@ -113,10 +113,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     }
 
   comparisons = _comparisons(config, runs, lazy_displacement[-1] / w0_norm)
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, runs, lazy_displacement / w0_norm, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, runs, lazy_displacement / w0_norm, figdir))
   return {"comparisons": comparisons, "figures": figures, "runs": runs,
           "lazy_test_loss": 0.5 * float(np.mean((lazy_f_test[-1] - np.asarray(y_test)) ** 2))}
 

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -94,10 +93,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         writer.write_rows([{"model": model, "form": name, "T": t,
                             "seconds": timings[(model, name, t)]}])
   writer.close()
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, timings, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, timings, figdir))
   return {"comparisons": comparisons, "figures": figures, "timings": timings}
 
 

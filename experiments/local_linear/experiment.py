@@ -139,10 +139,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   writer.write_rows([{name: float(v[i]) for name, v in curves.items()}
                      for i in range(len(curves["h"]))])
   writer.close()
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, key, curves, os.path.join(workdir, "figures"))
-    common.write_results(workdir, comparisons, figures)
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, key, curves, figdir))
   return {"comparisons": comparisons, "figures": figures, "curves": curves}
 
 

@@ -177,11 +177,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   rows = [c if not c.quantity.startswith("phase") else
           common.Comparison(c.quantity, c.theory, c.simulation, config.phase_tolerance / c.theory)
           for c in rows]
-  figures = {}
-  if jax.process_index() == 0:
-    figures = _figures(config, eq, energy, merges, p, beta_star, beta_emp,
-                       os.path.join(workdir, "figures"))
-    common.write_results(workdir, rows, figures)
+  figures = common.finish(workdir, rows, lambda figdir: _figures(
+      config, eq, energy, merges, p, beta_star, beta_emp, figdir))
   return {"comparisons": rows, "figures": figures, "phase_probability": p,
           "beta_star": beta_star, "beta_emp": beta_emp}
 
