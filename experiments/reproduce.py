@@ -86,6 +86,15 @@ STUDIES: list[Callable[[], Study]] = [
     _study("local_linear", "Attention dynamics: local linear attention as test-time regression",
            "Zuo et al. 2025 (closed-form weights derived in jaxlab/attention_dynamics/"
            "local_linear.py) and Fan 1992 boundary/interior bias"),
+    _study("pc_backprop", "Predictive coding vs backprop: gradient alignment, Z-IL, fixed prediction",
+           "Whittington & Bogacz 2017 (eqs. 5, 9, 12; sec. 2.3); Song et al. 2020 (Z-IL); Millidge, "
+           "Tschantz & Buckley 2022 (fixed-prediction assumption); linear equilibrium and critical "
+           "inference step derived in theory/predictive_coding.py"),
+    _study("pc_training", "Predictive coding vs backprop: training on digits at equal steps",
+           "Pinchetti et al. 2024 (pcx benchmark setting, T = 5); Salvatori et al. 2024 (iPC)"),
+    _study("hgf", "Hierarchical Gaussian filters: binary and continuous, standard and eHGF orders",
+           "Mathys et al. 2011, 2014; eHGF order of Weber et al. 2024 (one-step updates, order gap, "
+           "Kalman steady state and exact likelihood derived in theory/hgf.py)"),
 ]
 
 

@@ -34,7 +34,7 @@ def digits(seed: int = 0, test_fraction: float = 0.2, images: bool = False) -> D
   if not 0.0 < test_fraction < 1.0:
     raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
   bunch = load_digits()
-  inputs = bunch.data.astype(np.float32) / 16.0
+  inputs = bunch.data / 16.0
   if images:
     inputs = inputs.reshape(-1, 8, 8, 1)
   return _split(inputs, bunch.target, 10, seed, test_fraction)
@@ -48,16 +48,17 @@ def teacher_task(seed: int = 0, num_examples: int = 2000, input_dim: int = 20, n
   w1 = jax.random.normal(k_w1, (input_dim, teacher_width)) / np.sqrt(input_dim)
   w2 = jax.random.normal(k_w2, (teacher_width, num_classes)) / np.sqrt(teacher_width)
   labels = jnp.argmax(jnp.tanh(3.0 * x @ w1) @ w2, axis=-1)
-  return _split(np.asarray(x, np.float32), np.asarray(labels), num_classes, seed, test_fraction)
+  return _split(np.asarray(x), np.asarray(labels), num_classes, seed, test_fraction)
 
 
 def _split(inputs, labels, num_classes, seed, test_fraction) -> Dataset:
   order = np.random.default_rng(seed).permutation(len(labels))
   num_test = int(round(test_fraction * len(labels)))
   test, train = order[:num_test], order[num_test:]
-  onehot = np.eye(num_classes, dtype=np.float32)[labels]
-  return Dataset(jnp.asarray(inputs[train]), jnp.asarray(onehot[train]),
-                 jnp.asarray(inputs[test]), jnp.asarray(onehot[test]))
+  onehot = np.eye(num_classes)[labels]
+  as_array = lambda a: jnp.asarray(a, dtype=float)  # jax's default float: float64 under x64
+  return Dataset(as_array(inputs[train]), as_array(onehot[train]), as_array(inputs[test]),
+                 as_array(onehot[test]))
 
 
 def accuracy(logits: jax.Array, targets: jax.Array) -> jax.Array:
