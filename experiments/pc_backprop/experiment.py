@@ -151,7 +151,7 @@ def _comparisons(config, curves, exact, linear) -> list[common.Comparison]:
       common.Comparison(f"output precision {smallest:g}, {t} inference steps: smallest cosine "
                         f"(PC update, backprop) over layers", COSINE_BOUND,
                         float(final["cosine"][-1].min()), relation=">="),
-      common.Comparison(f"same: largest |norm ratio - 1| over layers", MAGNITUDE_TOLERANCE,
+      common.Comparison("same: largest |norm ratio - 1| over layers", MAGNITUDE_TOLERANCE,
                         float(np.abs(final["ratio"][-1] - 1).max()), relation="<="),
   ]
   if largest >= 1.0:
