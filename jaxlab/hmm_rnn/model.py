@@ -71,13 +71,17 @@ def straight_through_gumbel(key: jax.Array, logits: jax.Array, temperature: floa
 
 
 def emit(params: dict, key: jax.Array, batch_size: int, length: int, *, noise_std: float = 1.0,
-         burn_in: int = 0, temperature: float = 1.0) -> Emissions:
-  """Samples `batch_size` sequences of `length` symbols. The first `burn_in` steps are run and
-  discarded, so sequences start from the network's noise-driven state rather than from h = 0 (whose
-  logits are 0: a uniform first symbol the HMM never produces)."""
-  k_noise, k_gumbel = jax.random.split(key)
+         initial_state_std: float = 0.0, burn_in: int = 0, temperature: float = 1.0) -> Emissions:
+  """Samples `batch_size` sequences of `length` symbols.
+
+  Each sequence starts from h_0 ~ N(0, initial_state_std^2 I): the paper trains with 1 (its
+  `init=True`) and generates with 0, i.e. h_0 = 0, whose logits are 0 (a uniform first symbol). The
+  first `burn_in` steps are run and discarded, so a sequence can start from the noise-driven state.
+  """
+  k_noise, k_gumbel, k_h0 = jax.random.split(key, 3)
   inputs = noise_std * jax.random.normal(
       k_noise, (batch_size, burn_in + length, params["w_in"].shape[0]))
-  hidden = run(params, inputs)[:, burn_in:]
+  h0 = initial_state_std * jax.random.normal(k_h0, (batch_size, params["w_hh"].shape[0]))
+  hidden = run(params, inputs, h0.astype(inputs.dtype))[:, burn_in:]
   logits = hidden @ params["w_out"]
   return Emissions(straight_through_gumbel(k_gumbel, logits, temperature), hidden, logits)

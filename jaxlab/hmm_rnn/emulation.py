@@ -1,0 +1,164 @@
+"""Training an RNN to emulate an HMM: a debiased Sinkhorn divergence between batches of sequences.
+
+Torre et al. 2025, sec. 2 and their code (geomloss `SamplesLoss("sinkhorn", p=2, blur=0.2)`): each
+sequence of T symbols is one point, its flattened one-hot vector in R^{T K}; the loss compares a batch
+of RNN sequences with a batch of HMM sequences by the debiased Sinkhorn divergence (Feydy et al. 2019,
+AISTATS, eq. 4 / Genevay et al. 2018)
+
+  S_eps(a, b) = OT_eps(a, b) - OT_eps(a, a) / 2 - OT_eps(b, b) / 2,  cost c(x, y) = |x - y|^2 / 2,
+  eps = blur^2,
+
+solved by ott-jax (Cuturi et al. 2022) with eps annealed from the cost's scale down to the target
+(geomloss's eps-scaling), and differentiated by Danskin's theorem (potentials held fixed).
+
+Two batches of the *same* HMM do not give 0: a finite batch leaves a noise floor, the level a perfect
+emulator reaches. `noise_floor` measures it and `shuffled_control` (HMM sequences with their time
+order permuted: same symbol counts, no temporal structure) the level of a model with the right
+marginals only; every training curve is read against both.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ott.geometry import epsilon_scheduler, pointcloud
+from ott.tools import sinkhorn_divergence as ott_divergence
+
+from jaxlab.hmm_rnn import hmm as hmm_lib
+from jaxlab.hmm_rnn import model
+
+
+class SinkhornConfig(NamedTuple):
+  blur: float = 0.2  # geomloss's blur: eps = blur^2 for the cost |x - y|^2 / 2
+  anneal_from: float = 10.0  # starting eps (in units of the |x-y|^2/2 cost); decays to blur^2
+  decay: float = 0.9  # per-iteration eps decay while annealing
+  threshold: float = 1e-3
+  max_iterations: int = 2000
+
+
+def flatten(symbols: jax.Array) -> jax.Array:
+  """[B, T, K] one-hot sequences -> [B, T K] points."""
+  if symbols.ndim != 3:
+    raise ValueError(f"expected one-hot sequences [batch, time, symbols], got shape {symbols.shape}")
+  return symbols.reshape(symbols.shape[0], -1)
+
+
+def sinkhorn_divergence(x: jax.Array, y: jax.Array, config: SinkhornConfig = SinkhornConfig()
+                        ) -> jax.Array:
+  """Debiased Sinkhorn divergence between point clouds x [N, D] and y [M, D], uniform weights,
+  cost |x - y|^2 / 2 and eps = blur^2 (geomloss's convention)."""
+  if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+    raise ValueError(f"point clouds must be [n, dim] with equal dim, got {x.shape} and {y.shape}")
+  # ott's PointCloud cost is |x - y|^2: doubling eps and halving the result gives |x - y|^2 / 2.
+  target = 2 * config.blur ** 2
+  epsilon = epsilon_scheduler.Epsilon(target=target, init=max(2 * config.anneal_from / target, 1.0),
+                                      decay=config.decay)
+  with jax.numpy_rank_promotion("allow"):  # ott broadcasts implicitly; callers may forbid it
+    value, _ = ott_divergence.sinkhorn_divergence(
+        pointcloud.PointCloud, x, y, epsilon=epsilon,
+        solve_kwargs={"use_danskin": True, "implicit_diff": None, "threshold": config.threshold,
+                      "max_iterations": config.max_iterations})
+  return value / 2
+
+
+def sequence_divergence(a: jax.Array, b: jax.Array, config: SinkhornConfig = SinkhornConfig()
+                        ) -> jax.Array:
+  """`sinkhorn_divergence` between two batches of one-hot sequences [B, T, K]."""
+  if a.shape[1:] != b.shape[1:]:
+    raise ValueError(f"sequence batches differ in (time, symbols): {a.shape} vs {b.shape}")
+  return sinkhorn_divergence(flatten(a), flatten(b), config)
+
+
+class EmulationTask(NamedTuple):
+  """What the loss needs besides the RNN's parameters (a pytree: passed as data, not baked in)."""
+  hmm: hmm_lib.HMM
+  noise_std: jax.Array
+
+
+def make_loss(batch_size: int, length: int, *, initial_state_std: float = 1.0, burn_in: int = 0,
+              sinkhorn: SinkhornConfig = SinkhornConfig(), temperature: float = 1.0):
+  """`loss(params, hmm_symbols [B, T, K], key) -> (divergence, aux)` for jaxlab.core.make_train_step:
+  the RNN emits `batch_size` fresh sequences and is compared with the HMM batch."""
+
+  def loss(params, batch, key):
+    hmm_symbols, noise_std = batch
+    emissions = model.emit(params, key, batch_size, length, noise_std=noise_std,
+                           initial_state_std=initial_state_std, burn_in=burn_in,
+                           temperature=temperature)
+    value = sequence_divergence(emissions.symbols, hmm_symbols, sinkhorn)
+    return value, {"changes_per_sequence": jnp.mean(changes_per_sequence(emissions.symbols))}
+
+  return loss
+
+
+def hmm_batches(task: EmulationTask, key: jax.Array, batch_size: int, length: int):
+  """A `batch_fn(data, key)`-style sampler: fresh one-hot HMM sequences every step."""
+  symbols = hmm_lib.sample(key, task.hmm, batch_size, length)[1]
+  return jax.nn.one_hot(symbols, task.hmm.emission.shape[1]), task.noise_std
+
+
+def shuffle_time(key: jax.Array, symbols: jax.Array) -> jax.Array:
+  """Permutes each sequence's time steps independently: same symbol counts, no temporal order."""
+  keys = jax.random.split(key, symbols.shape[0])
+  return jax.vmap(lambda k, s: jax.random.permutation(k, s, axis=0))(keys, symbols)
+
+
+class Floor(NamedTuple):
+  noise_floor_mean: float
+  noise_floor_std: float
+  shuffled_mean: float
+  shuffled_std: float
+
+
+def noise_floor(key: jax.Array, hmm: hmm_lib.HMM, batch_size: int, length: int, repeats: int = 8,
+                sinkhorn: SinkhornConfig = SinkhornConfig()) -> Floor:
+  """Divergence between two independent HMM batches (the floor), and between an HMM batch and a
+  time-shuffled one (the control), each over `repeats` draws."""
+  num_symbols = hmm.emission.shape[1]
+
+  @jax.jit
+  def one(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    a = jax.nn.one_hot(hmm_lib.sample(k1, hmm, batch_size, length)[1], num_symbols)
+    b = jax.nn.one_hot(hmm_lib.sample(k2, hmm, batch_size, length)[1], num_symbols)
+    return (sequence_divergence(a, b, sinkhorn),
+            sequence_divergence(a, shuffle_time(k3, b), sinkhorn))
+
+  values = np.array([[float(v) for v in one(k)] for k in jax.random.split(key, repeats)])
+  return Floor(float(values[:, 0].mean()), float(values[:, 0].std(ddof=1)),
+               float(values[:, 1].mean()), float(values[:, 1].std(ddof=1)))
+
+
+# Emission statistics of a batch of sequences (one-hot [B, T, K] or integer [B, T]).
+
+def _as_labels(symbols: jax.Array) -> jax.Array:
+  return jnp.argmax(symbols, axis=-1) if symbols.ndim == 3 else symbols
+
+
+def changes_per_sequence(symbols: jax.Array) -> jax.Array:
+  """Number of t with y_{t+1} != y_t, per sequence [B]."""
+  labels = _as_labels(symbols)
+  return jnp.sum(labels[:, 1:] != labels[:, :-1], axis=1)
+
+
+def symbol_frequencies(symbols: jax.Array, num_symbols: int) -> jax.Array:
+  """Empirical output marginal [K] over every time step of every sequence."""
+  labels = _as_labels(symbols)
+  return jnp.mean(jax.nn.one_hot(labels, num_symbols).reshape(-1, num_symbols), axis=0)
+
+
+def bigram_frequencies(symbols: jax.Array, num_symbols: int) -> jax.Array:
+  """Empirical P(y_t = a, y_{t+1} = b) [K, K] over consecutive pairs."""
+  labels = _as_labels(symbols)
+  first = jax.nn.one_hot(labels[:, :-1], num_symbols).reshape(-1, num_symbols)
+  second = jax.nn.one_hot(labels[:, 1:], num_symbols).reshape(-1, num_symbols)
+  return first.T @ second / first.shape[0]
+
+
+def repeat_probabilities(symbols: jax.Array, num_symbols: int) -> jax.Array:
+  """P(y_{t+1} = a | y_t = a) per symbol [K] (nan for a symbol never emitted)."""
+  bigrams = bigram_frequencies(symbols, num_symbols)
+  return jnp.diag(bigrams) / jnp.sum(bigrams, axis=1)

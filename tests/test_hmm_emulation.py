@@ -1,0 +1,112 @@
+"""The HMM-emulating RNN: its straight-through emissions, the Sinkhorn loss (exact cases, floor and
+control), emission statistics on hand-made sequences, and the experiment end to end."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.hmm_emulation import config as config_lib
+from experiments.hmm_emulation import experiment
+from jaxlab.hmm_rnn import emulation
+from jaxlab.hmm_rnn import hmm as hmm_lib
+from jaxlab.hmm_rnn import model
+
+
+def test_straight_through_sample_is_one_hot_with_the_softmax_gradient():
+  logits = jnp.array([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0]])
+  key = jax.random.key(0)
+  sample = model.straight_through_gumbel(key, logits)
+  np.testing.assert_array_equal(jnp.sum(sample, -1), 1.0)
+  assert set(np.unique(np.asarray(sample))) <= {0.0, 1.0}
+  weights = jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
+  gumbel = jax.random.gumbel(key, logits.shape, logits.dtype)
+  straight = jax.grad(lambda l: jnp.sum(weights * model.straight_through_gumbel(key, l)))(logits)
+  soft = jax.grad(lambda l: jnp.sum(weights * jax.nn.softmax(l + gumbel, axis=-1)))(logits)
+  np.testing.assert_allclose(straight, soft, atol=1e-12)
+
+
+def test_emissions_start_from_zero_and_scale_with_the_noise():
+  params = model.init(jax.random.key(1), 16, 4, 3)
+  key = jax.random.key(2)
+  small = model.emit(params, key, 5, 20, noise_std=1.0)
+  large = model.emit(params, key, 5, 20, noise_std=3.0)
+  # bias-free ReLU: hidden states are positively homogeneous in the input from h_0 = 0
+  np.testing.assert_allclose(large.hidden, 3.0 * small.hidden, rtol=1e-12, atol=1e-12)
+  random_start = model.emit(params, key, 5, 20, noise_std=3.0, initial_state_std=1.0)
+  assert float(jnp.max(jnp.abs(random_start.hidden - large.hidden))) > 1e-3
+  with pytest.raises(ValueError, match=r"inputs must be \[batch, time, 4\]"):
+    model.run(params, jnp.ones((2, 3, 5)))
+
+
+def test_sinkhorn_divergence_exact_cases():
+  x = jnp.array([[0.0, 1.0, 2.0]])
+  y = jnp.array([[1.0, -1.0, 2.0]])
+  # one point each: every plan is the product plan, so S = c(x, y) = |x - y|^2 / 2 = 2.5
+  np.testing.assert_allclose(emulation.sinkhorn_divergence(x, y), 2.5, rtol=1e-6)
+  cloud = jax.random.normal(jax.random.key(3), (40, 6))
+  assert abs(float(emulation.sinkhorn_divergence(cloud, cloud))) < 1e-6
+  permuted = cloud[jax.random.permutation(jax.random.key(4), 40)]
+  assert abs(float(emulation.sinkhorn_divergence(cloud, permuted))) < 1e-6
+  other = cloud + jnp.array([1.0, 0, 0, 0, 0, 0])[None, :]
+  # a rigid shift by v costs |v|^2 / 2 for the debiased divergence up to O(eps) terms
+  np.testing.assert_allclose(emulation.sinkhorn_divergence(cloud, other), 0.5, rtol=0.05)
+  with pytest.raises(ValueError, match="equal dim"):
+    emulation.sinkhorn_divergence(cloud, other[:, :5])
+
+
+def test_noise_floor_lies_below_the_time_shuffled_control():
+  floor = emulation.noise_floor(jax.random.key(5), hmm_lib.by_name("two"), 128, 20, repeats=4)
+  # shuffling keeps every sequence's symbol counts but destroys runs: far above the floor
+  assert floor.shuffled_mean > floor.noise_floor_mean + 5 * floor.noise_floor_std  # 9 s.d. here
+  assert floor.shuffled_mean > 1.5 * floor.noise_floor_mean
+
+
+def test_emission_statistics_on_a_hand_made_batch():
+  symbols = jnp.array([[0, 0, 2, 2, 2], [1, 0, 0, 0, 0]])
+  np.testing.assert_array_equal(emulation.changes_per_sequence(symbols), [1, 1])
+  np.testing.assert_allclose(emulation.symbol_frequencies(symbols, 3), [0.6, 0.1, 0.3])
+  bigrams = emulation.bigram_frequencies(symbols, 3)  # 8 pairs: 00 x4, 02, 22 x2, 10
+  np.testing.assert_allclose(bigrams, np.array([[4, 0, 1], [1, 0, 0], [0, 0, 2]]) / 8)
+  np.testing.assert_allclose(np.asarray(emulation.repeat_probabilities(symbols, 3))[[0, 2]], [0.8, 1.0])
+  onehot = jax.nn.one_hot(symbols, 3)
+  np.testing.assert_array_equal(emulation.changes_per_sequence(onehot), [1, 1])
+
+
+def _tiny_config():
+  config = config_lib.get_config("quick")
+  config.update(hidden_size=16, batch_size=64, length=10, num_steps=20, log_every=10,
+                checkpoint_every=20, floor_repeats=2, eval_batches=2, stats_sequences=200,
+                analysis_length=300, fixed_point_steps=200, population_size=5)
+  return config
+
+
+def test_experiment_smoke_run_writes_every_output(tmp_path):
+  result = experiment.run(_tiny_config(), str(tmp_path))
+  names = [c.quantity for c in result["comparisons"]]
+  assert any("noise floor" in n for n in names) and any("fixed points" in n for n in names)
+  for figure in ("emulation_two", "mechanism_two"):
+    assert (tmp_path / "figures" / f"{figure}.png").stat().st_size > 0
+  assert (tmp_path / "checkpoints" / "rnn_two").is_dir()
+  study = result["studies"]["two"]
+  assert study["loss"].shape == (2,) and np.all(np.isfinite(study["loss"]))
+  homogeneity = [c for c in result["comparisons"] if "homogeneity" in c.quantity][0]
+  assert homogeneity.passed  # an exact identity, trained or not
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(hmms=("two", "seven")), "seven"),
+    (lambda c: c.update(batch_size=0), "config.batch_size must be positive"),
+    (lambda c: c.update(floor_repeats=1), "must be >= 2"),
+])
+def test_bad_config_is_named(tmp_path, change, message):
+  config = _tiny_config()
+  change(config)
+  with pytest.raises(ValueError, match=message):
+    experiment.run(config, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_quick_variant_reaches_the_floor_and_the_hmm_statistics(tmp_path):
+  result = experiment.run(config_lib.get_config("quick"), str(tmp_path))
+  assert all(c.passed for c in result["comparisons"]), [c.as_dict() for c in result["comparisons"]]
