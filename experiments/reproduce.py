@@ -21,7 +21,7 @@ from absl import app, flags
 
 from experiments import common
 
-_QUICK = flags.DEFINE_bool("quick", False, "Run each study's quick variant (well under a minute each).")
+_QUICK = flags.DEFINE_bool("quick", False, "Run each study's quick variant (seconds to a few minutes each).")
 _OUTDIR = flags.DEFINE_string("outdir", "runs/reproduce", "Where the studies' workdirs and report go.")
 _ONLY = flags.DEFINE_list("only", [], "Run just these studies (by name).")
 
@@ -95,6 +95,9 @@ STUDIES: list[Callable[[], Study]] = [
     _study("hgf", "Hierarchical Gaussian filters: binary and continuous, standard and eHGF orders",
            "Mathys et al. 2011, 2014; eHGF order of Weber et al. 2024 (one-step updates, order gap, "
            "Kalman steady state and exact likelihood derived in theory/hgf.py)"),
+    _study("hmm_emulation", "RNNs emulating HMMs: Sinkhorn training, emission statistics, mechanism",
+           "Torre, Viscione, Pompe, Grewe & Mante 2025 (sec. 2-5); exact HMM statistics derived in "
+           "theory/hmm.py; fixed points as in Sussillo & Barak 2013"),
 ]
 
 

@@ -32,7 +32,9 @@ from jaxlab.hmm_rnn import model
 from theory import hmm as theory
 
 FLOOR_SDS = 3.0  # issue 5: the trained loss within 3 s.d. of the noise floor ...
-SHUFFLED_FRACTION = 0.3  # ... and below 0.3 x the time-shuffled control
+# ... and far below the time-shuffled control. "Below 0.3 x the control" (our research notes) cannot
+# hold at batch 512, where the floor itself is 0.33 x the control: we ask for 90% of the way down.
+GAP_CLOSED = 0.9
 REPEAT_TOLERANCE = 0.02  # absolute, on P(y' = y | y) of the frequent symbols
 CHANGES_TOLERANCE = 0.2  # relative, on output changes per sequence
 FREQUENT = 0.05  # a symbol is "frequent" above this stationary probability
@@ -133,7 +135,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         "params": result.state.params}
   comparisons = [row for name in config.hmms
                  for row in _comparisons(name, studies[name])
-                 + mechanism.comparisons(name, studies[name]["mechanism"])]
+                 + mechanism.comparisons(name, studies[name]["mechanism"], config)]
   figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, figdir))
   return {"comparisons": comparisons, "figures": figures, "studies": studies}
 
@@ -146,9 +148,10 @@ def _comparisons(name, study) -> list[common.Comparison]:
                         f"(floor {floor.noise_floor_mean:.3g} +- {floor.noise_floor_std:.2g})",
                         floor.noise_floor_mean + FLOOR_SDS * floor.noise_floor_std, final,
                         relation="<="),
-      common.Comparison(f"{name}: trained divergence <= {SHUFFLED_FRACTION:g} x time-shuffled control "
-                        f"({floor.shuffled_mean:.3g})", SHUFFLED_FRACTION * floor.shuffled_mean,
-                        final, relation="<="),
+      common.Comparison(f"{name}: fraction of the gap from the time-shuffled control "
+                        f"({floor.shuffled_mean:.3g}) to the floor that training closes",
+                        GAP_CLOSED, (floor.shuffled_mean - final)
+                        / (floor.shuffled_mean - floor.noise_floor_mean), relation=">="),
   ]
   for symbol in np.flatnonzero(exact["marginal"] > FREQUENT):
     theory_value = float(exact["repeat"][symbol])
@@ -250,7 +253,7 @@ def _mechanism_figure(config, name, study, path) -> str:
   ax.axhline(study["exact"]["changes"], color="k", linestyle=":", linewidth=1)
   ax.set_xlabel("scaling factor")
   ax.set_ylabel("output changes per sequence")
-  ax.set_title(f"kick neurons {list(mech['kick'].units)}")
+  ax.set_title(f"kick neurons {[int(u) for u in mech['kick'].units]}")
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
 

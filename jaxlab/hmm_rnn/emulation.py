@@ -36,7 +36,10 @@ class SinkhornConfig(NamedTuple):
   anneal_from: float = 10.0  # starting eps (in units of the |x-y|^2/2 cost); decays to blur^2
   decay: float = 0.9  # per-iteration eps decay while annealing
   threshold: float = 1e-3
-  max_iterations: int = 2000
+  # A fixed budget, as geomloss's eps-scaling: batches of HMM sequences repeat many sequences exactly
+  # and the cross term converges slowly (~2000 iterations to 1e-3); 200 gives values within ~1% of
+  # the converged ones (1.869 vs 1.887 between two 512-sequence batches of "two") at 1/6 the cost.
+  max_iterations: int = 200
 
 
 def flatten(symbols: jax.Array) -> jax.Array:
