@@ -21,7 +21,8 @@ from absl import app, flags
 
 from experiments import common
 
-_QUICK = flags.DEFINE_bool("quick", False, "Run each study's quick variant (seconds to a few minutes each).")
+_QUICK = flags.DEFINE_bool("quick", False,
+                           "Run each study's quick variant (seconds to a few minutes each).")
 _OUTDIR = flags.DEFINE_string("outdir", "runs/reproduce", "Where the studies' workdirs and report go.")
 _ONLY = flags.DEFINE_list("only", [], "Run just these studies (by name).")
 
