@@ -209,7 +209,7 @@ def _figures(config, studies, figdir) -> dict[str, str]:
 
 def _mechanism_figure(config, name, study, path) -> str:
   mech = study["mechanism"]
-  fig, axes = plotting.figure_grid(5)
+  fig, axes = plotting.figure_grid(6)
   ax = axes[0]
   ax.plot(study["steps"], study["changes_during_training"], label="RNN, during training")
   ax.axhline(study["exact"]["changes"], color="k", linestyle="--", linewidth=1, label="HMM (exact)")
@@ -240,6 +240,17 @@ def _mechanism_figure(config, name, study, path) -> str:
   ax.set_xticks(range(len(fractions)))
   ax.set_xticklabels([n.replace("_", " ") for n in analysis.REGION_NAMES], fontsize=7)
   ax.set_title("residency-time regions (fraction of time)")
+  ax = axes[5]
+  sweep = mech["noise_sweep"]
+  ax.plot(np.asarray(sweep.settings) * config.noise_std, sweep.changes_mean, "o-",
+          label="trained RNN")
+  ax.axhline(study["exact"]["changes"], color="k", linestyle="--", linewidth=1, label="HMM (exact)")
+  ax.axhline((config.length - 1) * (1 - 1 / len(study["exact"]["marginal"])), color="0.5",
+             linestyle=":", linewidth=1, label="i.i.d. uniform (noise off)")
+  ax.set_xlabel("input noise s.d. (trained at %g)" % config.noise_std)
+  ax.set_ylabel("output changes per sequence")
+  ax.set_title("noise sweep: switching needs noise")
+  ax.legend(frameon=False, fontsize=7)
   ax = axes[4]
   if mech["kick"] is None:
     ax.set_title("no cluster states: no kick neurons to find")
