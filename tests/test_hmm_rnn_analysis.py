@@ -269,3 +269,17 @@ def test_bad_inputs_name_the_problem():
     analysis.scale_units(params, [1], 0.0, target="outgoing")
   with pytest.raises(ValueError, match="readout"):
     analysis.noise_sweep(params, jax.random.key(0), [1.0], readout="mode")
+
+
+def test_kick_neurons_by_ablation_ranks_units_by_their_causal_effect():
+  params = model.init(jax.random.key(21), 12, 3, 3)
+  params = dict(params, w_hh=params["w_hh"].at[5, :].set(0.0))  # unit 5 sends nothing back
+  effects = analysis.kick_neurons_by_ablation(params, jax.random.key(22), top_k=3, batch=64,
+                                              length=20)
+  assert effects.changes.shape == (12,)
+  # common random numbers: silencing a unit that already sends nothing changes nothing, exactly
+  assert effects.changes[5] == effects.baseline
+  assert effects.changes[effects.units[0]] == effects.changes.min()
+  assert not np.all(effects.changes == effects.baseline)  # the other units do matter
+  with pytest.raises(ValueError, match="top_k must be in"):
+    analysis.kick_neurons_by_ablation(params, jax.random.key(22), top_k=13)

@@ -264,7 +264,9 @@ def _mechanism_figure(config, name, study, path) -> str:
   ax.axhline(study["exact"]["changes"], color="k", linestyle=":", linewidth=1)
   ax.set_xlabel("scaling factor")
   ax.set_ylabel("output changes per sequence")
-  ax.set_title(f"kick neurons {[int(u) for u in mech['kick'].units]}")
+  ablation = mech["ablation"]
+  ax.set_title(f"kick neurons by ablation {[int(u) for u in ablation.units]}: silencing one cuts "
+               f"switching {ablation.baseline:.2f} -> {ablation.changes.min():.2f}", fontsize=7)
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
 

@@ -58,8 +58,13 @@ def analyse(config, params, key) -> dict[str, Any]:
   kick = population = None
   sweeps = dict.fromkeys(["kick_scaling", "kick_control_scaling", "population_scaling",
                           "population_control_scaling"])
+  ablation = analysis.kick_neurons_by_ablation(params, k_scale, config.num_kick_neurons, batch=512,
+                                               length=config.length, noise_std=config.noise_std)
+  correlational = None
   if has_both:  # an untrained network has no clusters: nothing to kick out of
-    kick = analysis.find_kick_neurons(states, regions.labels, top_k=config.num_kick_neurons)
+    correlational = analysis.find_kick_neurons(states, regions.labels,
+                                               top_k=config.num_kick_neurons)
+    kick = ablation  # the causal kick neurons; `correlational` is reported beside them
     population = analysis.noise_integrating_populations(params, kick.units,
                                                         top_k=config.population_size)
     rng = np.random.default_rng(config.seed)
@@ -78,7 +83,8 @@ def analyse(config, params, key) -> dict[str, Any]:
   return {
       "states": np.asarray(states), "autonomous": autonomous, "fixed": fixed, "orbit": orbit,
       "residency": np.asarray(residency), "regions": regions, "kick": kick,
-      "population": population, **sweeps,
+      "population": population, **sweeps, "ablation": ablation,
+      "correlational_kick": correlational,
       "homogeneity_error": exact_homogeneity(params, k_home, 2.5),
       "noise_sweep": analysis.noise_sweep(params, k_scale, NOISE_LEVELS, batch=4096,
                                           length=config.length, burn_in=0, readout="sample"),

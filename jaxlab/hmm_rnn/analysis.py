@@ -487,6 +487,35 @@ def find_kick_neurons(activity: jax.Array, labels: jax.Array, top_k: int = 3) ->
   return KickNeurons(units, scores, activity[kick].mean(axis=0), activity[cluster].mean(axis=0))
 
 
+class AblationEffects(NamedTuple):
+  units: np.ndarray  # [top_k] the units whose silencing cuts switching most, strongest first
+  baseline: float  # output changes per sequence of the intact network
+  changes: np.ndarray  # [H] changes per sequence with each unit's recurrent output silenced
+
+
+def kick_neurons_by_ablation(params: dict, key: jax.Array, top_k: int = 3, *, batch: int = 512,
+                             length: int = 100, noise_std: float = 1.0, burn_in: int = 20,
+                             readout: str = "sample") -> AblationEffects:
+  """A causal definition of kick neurons: silence one unit's recurrent output (w_hh[u, :] = 0; its
+  readout weights stay, so it still votes on the symbol but can no longer push the network) and
+  count the output changes per sequence; the kick neurons are the top_k units whose silencing
+  lowers switching most. Common random numbers across units, so differences are not sampling
+  noise. `find_kick_neurons` is the correlational counterpart (activity in kick zones)."""
+  _check_switching(params, batch, length, burn_in, readout)
+  _, hidden, _ = _sizes(params)
+  if not 1 <= top_k <= hidden:
+    raise ValueError(f"top_k must be in [1, {hidden}], got {top_k}")
+  baseline = float(jnp.mean(_switching(params, key, noise_std, batch, length, burn_in,
+                                       readout)[0]))
+
+  def silenced(unit):
+    ablated = dict(params, w_hh=params["w_hh"].at[unit, :].set(0.0))
+    return jnp.mean(_switching(ablated, key, noise_std, batch, length, burn_in, readout)[0])
+
+  changes = np.asarray(jax.lax.map(silenced, jnp.arange(hidden)))
+  return AblationEffects(np.argsort(changes, kind="stable")[:top_k], baseline, changes)
+
+
 def noise_integrating_populations(params: dict, kick_units, top_k: int = 60) -> np.ndarray:
   """mechint.py's `kprojected` union: for each kick unit k, the top_k units j with the largest
   recurrent weight onto k (w_hh[j, k] here, W_hh[k, j] in PyTorch's layout), pooled over the kick
