@@ -11,6 +11,7 @@ from experiments.hmm_emulation import experiment
 from jaxlab.hmm_rnn import emulation
 from jaxlab.hmm_rnn import hmm as hmm_lib
 from jaxlab.hmm_rnn import model
+from jaxlab.hmm_rnn import statistics
 
 
 def test_straight_through_sample_is_one_hot_with_the_softmax_gradient():
@@ -65,13 +66,14 @@ def test_noise_floor_lies_below_the_time_shuffled_control():
 
 def test_emission_statistics_on_a_hand_made_batch():
   symbols = jnp.array([[0, 0, 2, 2, 2], [1, 0, 0, 0, 0]])
-  np.testing.assert_array_equal(emulation.changes_per_sequence(symbols), [1, 1])
-  np.testing.assert_allclose(emulation.symbol_frequencies(symbols, 3), [0.6, 0.1, 0.3])
-  bigrams = emulation.bigram_frequencies(symbols, 3)  # 8 pairs: 00 x4, 02, 22 x2, 10
+  np.testing.assert_array_equal(statistics.changes_per_sequence(symbols), [1, 1])
+  np.testing.assert_allclose(statistics.symbol_frequencies(symbols, 3), [0.6, 0.1, 0.3])
+  bigrams = statistics.bigram_frequencies(symbols, 3)  # 8 pairs: 00 x4, 02, 22 x2, 10
   np.testing.assert_allclose(bigrams, np.array([[4, 0, 1], [1, 0, 0], [0, 0, 2]]) / 8)
-  np.testing.assert_allclose(np.asarray(emulation.repeat_probabilities(symbols, 3))[[0, 2]], [0.8, 1.0])
+  repeats = np.asarray(statistics.repeat_probabilities(symbols, 3))
+  np.testing.assert_allclose(repeats[[0, 2]], [0.8, 1.0])
   onehot = jax.nn.one_hot(symbols, 3)
-  np.testing.assert_array_equal(emulation.changes_per_sequence(onehot), [1, 1])
+  np.testing.assert_array_equal(statistics.changes_per_sequence(onehot), [1, 1])
 
 
 def _tiny_config():

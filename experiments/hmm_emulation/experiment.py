@@ -26,7 +26,7 @@ from experiments.hmm_emulation import mechanism
 from jaxlab import core
 from jaxlab.core import config as config_checks
 from jaxlab.core import plotting
-from jaxlab.hmm_rnn import analysis, emulation
+from jaxlab.hmm_rnn import analysis, emulation, statistics
 from jaxlab.hmm_rnn import hmm as hmm_lib
 from jaxlab.hmm_rnn import model
 from theory import hmm as theory
@@ -107,10 +107,10 @@ def evaluate(config, hmm, params, key) -> dict[str, Any]:
   symbols = jnp.argmax(rnn.symbols, axis=-1)
   hmm_symbols = hmm_lib.sample(k_hmm, hmm, config.stats_sequences, config.length)[1]
   return {"divergences": divergences,
-          "marginal": np.asarray(emulation.symbol_frequencies(symbols, num_symbols)),
-          "repeat": np.asarray(emulation.repeat_probabilities(symbols, num_symbols)),
-          "changes": np.asarray(emulation.changes_per_sequence(symbols)),
-          "hmm_changes": np.asarray(emulation.changes_per_sequence(hmm_symbols)),
+          "marginal": np.asarray(statistics.symbol_frequencies(symbols, num_symbols)),
+          "repeat": np.asarray(statistics.repeat_probabilities(symbols, num_symbols)),
+          "changes": np.asarray(statistics.changes_per_sequence(symbols)),
+          "hmm_changes": np.asarray(statistics.changes_per_sequence(hmm_symbols)),
           "examples": np.asarray(symbols[:40]), "hmm_examples": np.asarray(hmm_symbols[:40])}
 
 

@@ -4,8 +4,11 @@
   triple), key-driven sampling, and forward filtering / smoothing / log-likelihood under lax.scan.
 - `model`: the bias-free, noise-driven ReLU RNN that emits symbols through a straight-through
   Gumbel-softmax.
+- `emulation`: its training loss (debiased Sinkhorn divergence via ott-jax), the loss's noise floor
+  and a time-shuffled control; `statistics`: emission statistics of sequence batches.
+- `analysis`: reverse engineering (fixed points, orbits, residency regions, kick neurons, sweeps).
 """
 
-from jaxlab.hmm_rnn import hmm, model
+from jaxlab.hmm_rnn import analysis, emulation, hmm, model, statistics
 
-__all__ = ["hmm", "model"]
+__all__ = ["analysis", "emulation", "hmm", "model", "statistics"]

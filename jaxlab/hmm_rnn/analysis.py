@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxlab.hmm_rnn import model
+from jaxlab.hmm_rnn import model, statistics
 
 # Region labels of `classify_regions` (mechint.py's groups 1-3, plus states in none of them).
 TRANSITION, KICK_ZONE, CLUSTER, UNCLASSIFIED = 0, 1, 2, 3
@@ -577,9 +577,8 @@ def _switching(params, key, noise_std, batch, length, burn_in, readout):
   emissions = model.emit(params, key, batch, length, noise_std=noise_std, burn_in=burn_in)
   scores = emissions.logits if readout == "argmax" else emissions.symbols
   symbols = jnp.argmax(scores, axis=-1)  # [B, T]
-  changes = jnp.sum(symbols[:, 1:] != symbols[:, :-1], axis=1)
-  frequencies = jnp.mean(jax.nn.one_hot(symbols, params["w_out"].shape[1]), axis=(0, 1))
-  return changes, frequencies
+  return (statistics.changes_per_sequence(symbols),
+          statistics.symbol_frequencies(symbols, params["w_out"].shape[1]))
 
 
 def _check_switching(params, batch, length, burn_in, readout):
