@@ -162,17 +162,27 @@ def make_task(key: jax.Array, cfg: ReddyConfig) -> Task:
       label_vectors=scale * jax.random.normal(k_lab, (cfg.num_labels, cfg.dim)))
 
 
+def _categorical(key, logits, shape=()):
+  """Draws from softmax(logits) by inverse CDF: one uniform per draw (a Gumbel-max draw costs one
+  per class, which dominated the sampler's time with hundreds of classes)."""
+  cdf = jnp.cumsum(jax.nn.softmax(logits))
+  u = jax.random.uniform(key, shape, cdf.dtype) * cdf[-1]
+  return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), logits.shape[0] - 1)
+
+
 def _distinct_classes(key, logits, pool_labels, m, cfg):
   """m distinct classes of the pool, sequentially by weight exp(logits) (Gumbel top-k); with
   `no_repeats` first m distinct labels by their summed class weight, then a class per label."""
   k_top, k_cls = jax.random.split(key)
   if not cfg.no_repeats:
     return jax.lax.top_k(logits + jax.random.gumbel(k_top, logits.shape), m)[1]
-  label_logits = jnp.log(jax.ops.segment_sum(jnp.exp(logits), pool_labels, cfg.num_labels))
+  # pool index p (training classes, then novel ones; K and K_c are multiples of L) has label
+  # p mod L, so the classes of label l are l, l + L, l + 2L, ...: [L, pool / L] after reshape.
+  by_label = logits.reshape(-1, cfg.num_labels).T
+  label_logits = jax.nn.logsumexp(by_label, axis=1)
   labels = jax.lax.top_k(label_logits + jax.random.gumbel(k_top, label_logits.shape), m)[1]
-  match = pool_labels[None, :] == labels[:, None]  # [m, pool]
-  masked = jnp.where(match, jnp.broadcast_to(logits[None, :], match.shape), -jnp.inf)
-  return jax.random.categorical(k_cls, masked, axis=-1)
+  within = jax.vmap(_categorical)(jax.random.split(k_cls, m), by_label[labels])
+  return labels + cfg.num_labels * within
 
 
 def _sample(key, task, cfg, batch_size, p_bursty, p_novel, flip, exclude_query):
@@ -217,10 +227,10 @@ def _sample_compiled(key, task, cfg, batch_size, zipf, eps, p_bursty, p_novel, f
     ctx_b = jnp.tile(chosen, b_copies)[jnp.argsort(jax.random.uniform(ks[3], (n,)))]
     q_b = chosen[jax.random.randint(ks[4], (), 0, m)]
     # non-bursty: i.i.d. Zipf context and query (context conditioned to avoid the query)
-    q_i = jax.random.categorical(ks[5], train_logits)
+    q_i = _categorical(ks[5], train_logits)
     drop = exclude_query & (jnp.arange(train_logits.shape[0]) == q_i)
     ctx_logits = jnp.where(drop, -jnp.inf, train_logits)
-    ctx_i = jax.random.categorical(ks[6], ctx_logits, shape=(n,))
+    ctx_i = _categorical(ks[6], ctx_logits, (n,))
     ctx = jnp.where(is_bursty, ctx_b, ctx_i).astype(jnp.int32)
     query = jnp.where(is_bursty, q_b, q_i).astype(jnp.int32)
 
