@@ -206,6 +206,7 @@ def test_crossing_and_steepest_rise():
   assert np.isnan(metrics.first_crossing(steps, values, 1.5))
   assert metrics.first_crossing(steps, 1 - values, 0.5, above=False) == 40
   assert metrics.steepest_rise(steps, values)[0] == 35.0
+  assert np.isnan(metrics.steepest_rise(steps[:1], values[:1])[0])
 
 
 # ------------------------------------------------------------------------------- the ICL study
@@ -219,7 +220,7 @@ def _icl_config(**overrides):
 
 def test_icl_experiment_smoke_writes_every_output(tmp_path):
   from experiments.induction_icl import experiment
-  cfg = _icl_config(num_steps=25, log_every=25, checkpoint_every=25, eval_size=32, batch_size=16,
+  cfg = _icl_config(num_steps=24, log_every=12, checkpoint_every=24, eval_size=32, batch_size=16,
                     dim=15, label_counts=(16, 8), theory_steps=300)
   out = experiment.run(cfg, str(tmp_path))
   for name in ("accuracy", "nested_logit", "attention"):

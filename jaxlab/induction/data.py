@@ -162,26 +162,24 @@ def make_task(key: jax.Array, cfg: ReddyConfig) -> Task:
       label_vectors=scale * jax.random.normal(k_lab, (cfg.num_labels, cfg.dim)))
 
 
-def _categorical(key, logits, shape=()):
-  """Draws from softmax(logits) by inverse CDF: one uniform per draw (a Gumbel-max draw costs one
-  per class, which dominated the sampler's time with hundreds of classes)."""
+def _inverse_cdf(u, logits):
+  """Draws from softmax(logits) given uniforms u in [0, 1) (any shape), by inverse CDF: one
+  uniform per draw (Gumbel-max costs one per class, which dominated with hundreds of classes)."""
   cdf = jnp.cumsum(jax.nn.softmax(logits))
-  u = jax.random.uniform(key, shape, cdf.dtype) * cdf[-1]
-  return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), logits.shape[0] - 1)
+  return jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1], side="right"), logits.shape[0] - 1)
 
 
-def _distinct_classes(key, logits, pool_labels, m, cfg):
-  """m distinct classes of the pool, sequentially by weight exp(logits) (Gumbel top-k); with
-  `no_repeats` first m distinct labels by their summed class weight, then a class per label."""
-  k_top, k_cls = jax.random.split(key)
+def _distinct_classes(gumbel, u_within, logits, m, cfg):
+  """m distinct classes of the pool, sequentially by weight exp(logits) (Gumbel top-k, `gumbel`
+  one Gumbel per pool class, or per label with `no_repeats`: then first m distinct labels by
+  their summed class weight, and a class within each label by inverse CDF of `u_within` [m])."""
   if not cfg.no_repeats:
-    return jax.lax.top_k(logits + jax.random.gumbel(k_top, logits.shape), m)[1]
+    return jax.lax.top_k(logits + gumbel, m)[1]
   # pool index p (training classes, then novel ones; K and K_c are multiples of L) has label
   # p mod L, so the classes of label l are l, l + L, l + 2L, ...: [L, pool / L] after reshape.
   by_label = logits.reshape(-1, cfg.num_labels).T
-  label_logits = jax.nn.logsumexp(by_label, axis=1)
-  labels = jax.lax.top_k(label_logits + jax.random.gumbel(k_top, label_logits.shape), m)[1]
-  within = jax.vmap(_categorical)(jax.random.split(k_cls, m), by_label[labels])
+  labels = jax.lax.top_k(jax.nn.logsumexp(by_label, axis=1) + gumbel, m)[1]
+  within = jax.vmap(_inverse_cdf)(u_within, by_label[labels])
   return labels + cfg.num_labels * within
 
 
@@ -217,20 +215,32 @@ def _sample_compiled(key, task, cfg, batch_size, zipf, eps, p_bursty, p_novel, f
   noise_scale = eps / math.sqrt(cfg.dim)
   positions = np.arange(cfg.seq_len)
 
-  def one(k):
-    ks = jax.random.split(k, 9)
-    is_novel = jax.random.uniform(ks[0]) < p_novel
-    is_bursty = is_novel | (jax.random.uniform(ks[1]) < p_bursty)
+  # All randomness is drawn for the whole batch by a few calls, then a deterministic function is
+  # vmapped over sequences: per-sequence key splitting made XLA's compile ~10x slower.
+  b = batch_size
+  k_u, k_g, k_eta, k_int = jax.random.split(k_seqs, 4)
+  u = jax.random.uniform(k_u, (b, 4 + m + 2 * n), pool_means.dtype)
+  gumbel = jax.random.gumbel(
+      k_g, (b, k_l if cfg.no_repeats else pool_labels.shape[0]), pool_means.dtype)
+  eta = jax.random.normal(k_eta, (b, n + 1, cfg.dim), pool_means.dtype)
+  shift = jax.random.randint(k_int, (b,), 0, cfg.num_positions - cfg.seq_len + 1)
+  if not cfg.random_shift:
+    shift = jnp.zeros_like(shift)
+
+  def one(u, gumbel, eta, shift):
+    u_novel, u_bursty, u_qb, u_qi = u[0], u[1], u[2], u[3]
+    u_within, u_shuffle, u_ctx = u[4:4 + m], u[4 + m:4 + m + n], u[4 + m + n:]
+    is_novel = u_novel < p_novel
+    is_bursty = is_novel | (u_bursty < p_bursty)
     # bursty: m distinct classes, B copies each, shuffled; the query is one of them
-    chosen = _distinct_classes(ks[2], jnp.where(is_novel, novel_logits, train_logits),
-                               pool_labels, m, cfg)
-    ctx_b = jnp.tile(chosen, b_copies)[jnp.argsort(jax.random.uniform(ks[3], (n,)))]
-    q_b = chosen[jax.random.randint(ks[4], (), 0, m)]
+    chosen = _distinct_classes(gumbel, u_within,
+                               jnp.where(is_novel, novel_logits, train_logits), m, cfg)
+    ctx_b = jnp.tile(chosen, b_copies)[jnp.argsort(u_shuffle)]
+    q_b = chosen[jnp.minimum((u_qb * m).astype(jnp.int32), m - 1)]
     # non-bursty: i.i.d. Zipf context and query (context conditioned to avoid the query)
-    q_i = _categorical(ks[5], train_logits)
+    q_i = _inverse_cdf(u_qi, train_logits)
     drop = exclude_query & (jnp.arange(train_logits.shape[0]) == q_i)
-    ctx_logits = jnp.where(drop, -jnp.inf, train_logits)
-    ctx_i = _categorical(ks[6], ctx_logits, (n,))
+    ctx_i = _inverse_cdf(u_ctx, jnp.where(drop, -jnp.inf, train_logits))
     ctx = jnp.where(is_bursty, ctx_b, ctx_i).astype(jnp.int32)
     query = jnp.where(is_bursty, q_b, q_i).astype(jnp.int32)
 
@@ -238,19 +248,14 @@ def _sample_compiled(key, task, cfg, batch_size, zipf, eps, p_bursty, p_novel, f
     target = pool_labels[query]
     labels, target = (labels + flip) % k_l, (target + flip) % k_l
     classes = jnp.concatenate([ctx, query[None]])
-    eta = jax.random.normal(ks[7], (n + 1, cfg.dim), pool_means.dtype)
     items = e_fac * (pool_means[classes] + noise_scale * eta)  # [N+1, D]
     pairs = jnp.stack([items[:n], task.label_vectors[labels]], axis=1).reshape(2 * n, cfg.dim)
     content = jnp.concatenate([pairs, items[n:]], axis=0)
-    if cfg.random_shift:
-      shift = jax.random.randint(ks[8], (), 0, cfg.num_positions - cfg.seq_len + 1)
-    else:
-      shift = 0
     pos = jax.nn.one_hot(positions + shift, cfg.num_positions, dtype=content.dtype)
     return Batch(jnp.concatenate([pos, content], axis=1), target.astype(jnp.int32), ctx,
                  labels.astype(jnp.int32), query, is_bursty, is_novel)
 
-  return jax.vmap(one)(jax.random.split(k_seqs, batch_size))
+  return jax.vmap(one)(u, gumbel, eta, shift)
 
 
 def sample_batch(key: jax.Array, task: Task, cfg: ReddyConfig, batch_size: int) -> Batch:

@@ -110,6 +110,8 @@ def steepest_rise(steps, values) -> tuple[float, float]:
   """(step, slope) of the largest increase between consecutive evaluations: where an abrupt
   transition sits on a logged curve."""
   steps, values = np.asarray(steps, float), np.asarray(values, float)
+  if steps.size < 2:
+    return float("nan"), float("nan")
   rise = np.diff(values) / np.diff(steps)
   i = int(np.argmax(rise))
   return float(0.5 * (steps[i] + steps[i + 1])), float(rise[i])
