@@ -99,6 +99,14 @@ STUDIES: list[Callable[[], Study]] = [
     _study("hmm_emulation", "RNNs emulating HMMs: Sinkhorn training, emission statistics, mechanism",
            "Torre, Viscione, Pompe, Grewe & Mante 2025 (sec. 2-5); exact HMM statistics derived in "
            "theory/hmm.py; fixed points as in Sussillo & Barak 2013"),
+    _study("induction_icl", "Induction heads: abrupt in-context learning in Reddy's minimal network",
+           "Reddy 2024 (ICLR, secs. 3-5: ICL forced, L = N, progress measures); nested-logit model "
+           "in theory/induction.py"),
+    _study("induction_data", "Induction heads: which data make in-context vs in-weights learning",
+           "Reddy 2024 (fig. 2); Chan et al. 2022 (burstiness, number of classes, Zipf)"),
+    _study("induction_singh", "Induction heads: diverse additive heads and clamping subcircuits",
+           "Singh, Moskovitz, Hill, Chan & Saxe 2024 (ICML, secs. 3-5), Gaussian exemplars for "
+           "Omniglot"),
 ]
 
 

@@ -235,17 +235,20 @@ def _figures(config, runs, m, theory_runs, finals, figdir) -> dict[str, str]:
       ax_acc.plot(h["step"], h["ic_cla"], color=c, linestyle=":", label="CLA" if not s else None)
       ax_acc.plot(h["step"], h["ic2_accuracy"], color=c, linestyle="--", linewidth=0.8,
                   label="IC2 (flipped labels)" if not s else None)
-      ax_acc.axvline(m[(L, s)]["t_jump"], color=c, linewidth=0.6, alpha=0.6)
+      formed = m[(L, s)]["final_accuracy"] > 0.5  # mark a phase change only where one happened
+      if formed:
+        ax_acc.axvline(m[(L, s)]["t_jump"], color=c, linewidth=0.6, alpha=0.6)
       ax_att.plot(h["step"], h["ic_ila1"], color=c, label="ILA1" if not s else None)
       ax_att.plot(h["step"], h["ic_ih2"], color=c, linestyle="--", label="IH2" if not s else None)
-      ax_att.axvline(m[(L, s)]["t_jump"], color=c, linewidth=0.6, alpha=0.6)
+      if formed:
+        ax_att.axvline(m[(L, s)]["t_jump"], color=c, linewidth=0.6, alpha=0.6)
     for ax in (ax_acc, ax_att):
       ax.set_xlabel("training step")
       ax.legend(frameon=False, fontsize=7)
     ax_acc.axhline(1 / n, color="gray", linestyle=":", linewidth=1)
     ax_acc.axhline(1 / L, color="gray", linestyle="-.", linewidth=1)
-    ax_acc.set_title(f"L={L}, N={n}: accuracy (1/N dotted, 1/L dash-dot)")
-    ax_att.set_title(f"L={L}: progress measures; phase change = vertical lines")
+    ax_acc.set_title(f"L={L}, N={n}: accuracy (1/N, 1/L gray)", fontsize=9)
+    ax_att.set_title(f"L={L}: progress measures (phase change: lines)", fontsize=9)
   out["accuracy"] = plotting.save(fig, os.path.join(figdir, "accuracy.png"))
 
   # The nested-logit trajectory over the network's measures, time in units of each one's
@@ -265,7 +268,8 @@ def _figures(config, runs, m, theory_runs, finals, figdir) -> dict[str, str]:
       ax.plot(h["step"] / t_net, h[net_key], color=c, label=name)
     ax.set_xlim(0, 3)
     ax.set_xlabel("time / time to accuracy 1/2")
-    ax.set_title(f"L={L}: network (solid) vs nested-logit model (dashed)")
+    ax.set_title(f"L={L}: network (solid), nested-logit (dashed)"
+                 + (f", model kicked by {config.theory_kick}" if L == n else ""), fontsize=9)
     ax.legend(frameon=False, fontsize=7)
   out["nested_logit"] = plotting.save(fig, os.path.join(figdir, "nested_logit.png"))
 
@@ -277,7 +281,7 @@ def _figures(config, runs, m, theory_runs, finals, figdir) -> dict[str, str]:
     for layer in (0, 1):
       ax = axes[2 * row + layer]
       ax.imshow(np.asarray(acts[f"layer{layer}/pattern"][0, 0]), cmap="viridis", vmin=0, vmax=1)
-      ax.set_title(f"L={L}: layer {layer + 1} attention (rows: queries)")
+      ax.set_title(f"L={L}: layer {layer + 1} attention (rows: queries)", fontsize=9)
       ax.set_xlabel("key position (items even, labels odd)")
   out["attention"] = plotting.save(fig, os.path.join(figdir, "attention.png"))
   return out
