@@ -52,6 +52,27 @@ def test_coherence_bound_holds_and_is_loose():
   assert float(jnp.max(ratios)) <= 1.0 and float(jnp.max(ratios)) < 0.5
 
 
+def _check_experiment(config, tmp_path):
+  result = experiment.run(config, str(tmp_path))
+  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
+  assert not failed, failed
+  assert (tmp_path / "figures" / "hebbian_memory.png").exists()
+
+
+def test_experiment_small_run_passes_every_row(tmp_path):
+  # Every stage of the experiment (both key kinds, heads, chains, capacity slope, worst case) on as
+  # few distinct shapes as it allows: its cost is compiling each shape's ops.
+  config = config_lib.get_config("quick")
+  config.item_counts = (4, 16)
+  config.key_dims = (64,)
+  config.trials = 500
+  config.heads = (1, 2)
+  config.depths = (1, 2)
+  config.capacity_key_dims = (16, 32)
+  _check_experiment(config, tmp_path)
+
+
+@pytest.mark.slow
 def test_experiment_capacity_grows_linearly_in_key_dimension(tmp_path):
   config = config_lib.get_config("quick")
   config.item_counts = (4, 16)
@@ -59,15 +80,14 @@ def test_experiment_capacity_grows_linearly_in_key_dimension(tmp_path):
   config.trials = 500
   config.heads = (1, 2)
   config.capacity_key_dims = (16, 32, 64)
-  result = experiment.run(config, str(tmp_path))
-  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
-  assert not failed, failed
-  assert (tmp_path / "figures" / "hebbian_memory.png").exists()
+  _check_experiment(config, tmp_path)
 
 
 def test_chained_retrieval_error_compounds_with_depth_as_derived():
+  # one compiled call per depth, not op by op: the same draws and estimates (to round-off)
+  chain_error = jax.jit(hebbian.monte_carlo_chain_error, static_argnums=(1, 2, 3, 4))
   for depth in (1, 3):
-    mean, se = hebbian.monte_carlo_chain_error(jax.random.key(depth), 16, 64, depth, 20_000)
+    mean, se = chain_error(jax.random.key(depth), 16, 64, depth, 20_000)
     assert abs(float(mean) - theory.relative_error_chain(16, 64, depth)) < 4 * float(se)
   # Negative control: the first-order law L (n-1)/d_k misses depth 3 by many standard errors.
   assert abs(float(mean) - 3 * 15 / 64) > 10 * float(se)
