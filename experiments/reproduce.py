@@ -107,6 +107,9 @@ STUDIES: list[Callable[[], Study]] = [
     _study("induction_singh", "Induction heads: diverse additive heads and clamping subcircuits",
            "Singh, Moskovitz, Hill, Chan & Saxe 2024 (ICML, secs. 3-5), Gaussian exemplars for "
            "Omniglot"),
+    _study("induction_repeat", "Induction heads: 2-layer vs 1-layer attention on repeated tokens",
+           "Olsson et al. 2022 (prefix-matching and copying scores, phase change); Elhage et al. "
+           "2021 (K-composition; the hand-built circuit)"),
 ]
 
 

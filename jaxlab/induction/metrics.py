@@ -93,9 +93,10 @@ def copying_fraction(ov_VxV: jax.Array) -> jax.Array:
 
 def copying_eigenvalue_score(ov_VxV: jax.Array) -> jax.Array:
   """sum(lambda) / sum(|lambda|) over the OV circuit's eigenvalues (Elhage et al. 2021): +1 for
-  a pure copier (positive eigenvalues), -1 for an anti-copier."""
+  a pure copier (positive eigenvalues), -1 for an anti-copier, 0 for an all-zero circuit."""
   lam = jnp.linalg.eigvals(ov_VxV)
-  return jnp.real(jnp.sum(lam)) / jnp.sum(jnp.abs(lam))
+  total = jnp.sum(jnp.abs(lam))
+  return jnp.where(total > 0, jnp.real(jnp.sum(lam)) / jnp.where(total > 0, total, 1.0), 0.0)
 
 
 def first_crossing(steps, values, threshold: float, above: bool = True) -> float:
