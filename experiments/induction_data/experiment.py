@@ -15,7 +15,6 @@ Writes `config.json`, `cells/`, `figures/*.png`, `results.json`.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from typing import Any, NamedTuple
