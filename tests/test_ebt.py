@@ -140,3 +140,25 @@ def test_ebt_forward_costs_more_than_the_baseline_by_the_doubled_stream():
   ebt = model.forward_flops(CFG, 8, ebt=True)
   base = model.forward_flops(CFG, 8, ebt=False)
   assert 2.0 <= ebt / base <= 4.5  # 2x tokens in the blocks, 4x attention, same-size head
+
+
+def test_replay_buffer_is_fifo_and_samples_only_filled_records():
+  from jaxlab.ebt import replay
+  buf = replay.init(capacity=5, seq_len=2, vocab_size=3)
+  _, _, valid = replay.sample(buf, jax.random.key(0), 4)
+  assert not bool(valid.any())
+  push = jax.jit(replay.push)
+  for start in (0, 3, 6):  # records numbered start..start+2
+    toks = jnp.arange(start, start + 3)[:, None] * jnp.ones((1, 3), jnp.int32)
+    buf = push(buf, toks, jnp.broadcast_to(toks[:, :2, None].astype(float), (3, 2, 3)))
+  # 9 records into 5 slots: the last five (4..8) remain, the oldest overwritten first
+  assert sorted(np.asarray(buf.tokens[:, 0]).tolist()) == [4, 5, 6, 7, 8]
+  assert int(buf.size) == 5 and int(buf.head) == 4
+  toks, logits, valid = replay.sample(buf, jax.random.key(1), 200)
+  assert bool(valid.all()) and set(np.asarray(toks[:, 0]).tolist()) == {4, 5, 6, 7, 8}
+  np.testing.assert_array_equal(logits[:, 0, 0], toks[:, 0].astype(float))
+  half = replay.push(replay.init(5, 2, 3), jnp.ones((2, 3), jnp.int32), jnp.zeros((2, 2, 3)))
+  toks, _, _ = replay.sample(half, jax.random.key(2), 100)
+  np.testing.assert_array_equal(toks, 1)  # never an unfilled slot
+  with pytest.raises(ValueError, match="capacity"):
+    replay.push(half, jnp.ones((6, 3), jnp.int32), jnp.zeros((6, 2, 3)))

@@ -5,8 +5,9 @@ prediction as gradient descent on it.
   equal-size standard-transformer baseline.
 - `thinking`: the inner optimisation (Langevin noise, random step sizes and step counts, detached
   or truncated gradients), the S1 / S2 recipes as configs, training losses and best-of-N.
+- `replay`: the S2 causal replay buffer as pure functions over a fixed-size state.
 """
 
-from jaxlab.ebt import model, thinking
+from jaxlab.ebt import model, replay, thinking
 
-__all__ = ["model", "thinking"]
+__all__ = ["model", "replay", "thinking"]
