@@ -207,6 +207,9 @@ def test_crossing_and_steepest_rise():
   assert metrics.first_crossing(steps, 1 - values, 0.5, above=False) == 40
   assert metrics.steepest_rise(steps, values)[0] == 35.0
   assert np.isnan(metrics.steepest_rise(steps[:1], values[:1])[0])
+  assert metrics.jump_window(steps, values, 0.3, 0.9) == (30.0, 50.0)
+  assert metrics.jump_window(steps, values + 0.5, 0.3, 0.9) == (0.0, 40.0)
+  assert np.isnan(metrics.jump_window(steps, values, 0.3, 1.5)[1])
 
 
 # ------------------------------------------------------------------------------- the ICL study

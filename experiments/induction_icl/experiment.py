@@ -113,12 +113,7 @@ def phase_measures(h: dict[str, np.ndarray], n: int) -> dict[str, float]:
   """Slow-phase accuracy, jump width and timing, and final values of one run's history."""
   steps, acc = h["step"], h["ic_accuracy"]
   t_cla = metrics.first_crossing(steps, h["ic_cla"], SLOW_PHASE_CLA)
-  t_high = metrics.first_crossing(steps, acc, JUMP_HIGH)
-  if np.isfinite(t_high):
-    before = (steps < t_high) & (acc < JUMP_LOW)
-    t_low = float(steps[before][-1]) if before.any() else 0.0
-  else:
-    t_low = float("nan")
+  t_low, t_high = metrics.jump_window(steps, acc, JUMP_LOW, JUMP_HIGH)
   t_jump, _ = metrics.steepest_rise(steps, acc)
   t_plateau = metrics.first_crossing(steps, acc, 0.9 / n)
   t_half = metrics.first_crossing(steps, acc, 0.5)

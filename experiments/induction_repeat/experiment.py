@@ -224,12 +224,7 @@ def run_measures(config, h: dict[str, np.ndarray], params, cfg, evals) -> dict[s
     m["patterns"] = [np.asarray(p) for p in e["patterns"]]
   m["t_loss_drop"], m["loss_drop_slope"] = metrics.steepest_rise(steps, -h["eval_repeat_loss"])
   m["t_prefix_rise"], _ = metrics.steepest_rise(steps, best_prefix)
-  t_high = metrics.first_crossing(steps, best_prefix, JUMP_HIGH)
-  if np.isfinite(t_high):
-    before = (steps < t_high) & (best_prefix < JUMP_LOW)
-    t_low = float(steps[before][-1]) if before.any() else 0.0
-  else:
-    t_low = float("nan")
+  t_low, t_high = metrics.jump_window(steps, best_prefix, JUMP_LOW, JUMP_HIGH)
   m["t_jump_low"], m["t_jump_high"], m["jump_steps"] = t_low, t_high, t_high - t_low
   m["jump_ratio"] = (t_high - t_low) / t_low if t_low > 0 else float("inf")
   m["phase_lag"] = abs(m["t_loss_drop"] - m["t_prefix_rise"])

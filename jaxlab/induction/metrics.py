@@ -107,6 +107,18 @@ def first_crossing(steps, values, threshold: float, above: bool = True) -> float
   return float(steps[np.argmax(hit)]) if hit.any() else float("nan")
 
 
+def jump_window(steps, values, low: float, high: float) -> tuple[float, float]:
+  """(t_low, t_high): the first step above `high`, and the last step before it still below `low`
+  (0 if none); their difference is how abrupt a transition is. nan, nan if `high` is never
+  reached."""
+  steps, values = np.asarray(steps), np.asarray(values)
+  t_high = first_crossing(steps, values, high)
+  if not np.isfinite(t_high):
+    return float("nan"), float("nan")
+  before = (steps < t_high) & (values < low)
+  return (float(steps[before][-1]) if before.any() else 0.0), t_high
+
+
 def steepest_rise(steps, values) -> tuple[float, float]:
   """(step, slope) of the largest increase between consecutive evaluations: where an abrupt
   transition sits on a logged curve."""
