@@ -95,7 +95,8 @@ def test_s2_draws_the_number_of_steps_per_batch_in_one_compilation():
   @jax.jit
   def step_count(key):
     traces.append(1)
-    return thinking.make_loss(CFG, thinking.S2)(params, batch, key)[1]["num_steps"]
+    buffer = thinking.init_extra(CFG, thinking.S2, 8)
+    return thinking.make_loss(CFG, thinking.S2)(params, batch, key, buffer)[1][0]["num_steps"]
 
   counts = {int(step_count(jax.random.key(i))) for i in range(12)}
   assert counts == {2, 3}
@@ -162,3 +163,29 @@ def test_replay_buffer_is_fifo_and_samples_only_filled_records():
   np.testing.assert_array_equal(toks, 1)  # never an unfilled slot
   with pytest.raises(ValueError, match="capacity"):
     replay.push(half, jnp.ones((6, 3), jnp.int32), jnp.zeros((6, 2, 3)))
+
+
+def test_replayed_records_restart_from_their_stored_logits_and_unfilled_ones_weigh_nothing():
+  """One deterministic step (no noise, fixed alpha): the loss with a filled buffer minus the loss
+  with an empty one is exactly the replayed records' cross-entropy after one step from their
+  stored logits; the fresh records are pushed."""
+  from jaxlab.ebt import replay
+  think = thinking.ThinkConfig(num_steps=1, step_size=2.0, replay_capacity=4, replay_fraction=0.5)
+  loss = jax.jit(thinking.make_loss(CFG, think))
+  batch = jax.random.randint(jax.random.key(20), (4, 9), 0, 11)
+  record = jax.random.randint(jax.random.key(21), (1, 9), 0, 11)
+  stored = 3.0 * jax.random.normal(jax.random.key(22), (1, 8, 11))
+  empty = thinking.init_extra(CFG, think, 8)
+  filled = replay.push(empty, record, stored)
+  key = jax.random.key(23)
+  empty_loss, (_, pushed) = loss(PARAMS, batch, key, empty)
+  filled_loss, _ = loss(PARAMS, batch, key, filled)
+  n = thinking.num_replayed(think, 4)
+  assert n == 2
+  restart = filled.logits[:1].astype(stored.dtype)  # the buffer stores float32
+  after, _ = thinking.descent_step(PARAMS, record[:, :-1], restart, 2.0, None, CFG, think)
+  replayed_ce = jnp.mean(thinking.cross_entropy(after, record[:, 1:]))
+  np.testing.assert_allclose(filled_loss * (4 + n) - empty_loss * 4, n * replayed_ce, rtol=1e-9)
+  assert int(pushed.size) == 4
+  np.testing.assert_array_equal(pushed.tokens, batch)
+  assert float(jnp.abs(pushed.logits).min()) > 0  # the fresh records' final logits

@@ -195,3 +195,30 @@ def test_metric_writer_clear_drops_only_its_rows(tmp_path):
   mine.clear()
   mine.close(), other.close()
   assert core.read_metrics(path, study="a") == [] and len(core.read_metrics(path, study="b")) == 1
+
+
+def test_extra_state_is_carried_by_the_step_and_survives_a_resume(tmp_path):
+  """`TrainState.extra` (e.g. a replay buffer): updated by the loss, never differentiated,
+  checkpointed, and a resumed run equals an uninterrupted one."""
+  task, params = _problem()
+  opt = optax.sgd(0.05)
+
+  def loss(p, batch, key, extra):
+    value = dl.loss(p, batch, key)[0]
+    return value, ({}, {"calls": extra["calls"] + 1, "last_loss": value})
+
+  step = core.make_train_step(loss, opt, carries_extra=True)
+  extra = {"calls": jnp.zeros((), jnp.int32), "last_loss": jnp.zeros(())}
+
+  def run(workdir, num_steps):
+    state = core.init_train_state(params, opt, jax.random.key(0), extra=extra)
+    return core.train(step, state, task, num_steps=num_steps, log_every=10,
+                      checkpoint_every=20, workdir=workdir, progress=False)
+
+  full = run(str(tmp_path / "full"), 40)
+  assert int(full.state.extra["calls"]) == 40
+  np.testing.assert_allclose(full.state.extra["last_loss"], full.history[-1]["loss"], rtol=0.5)
+  run(str(tmp_path / "split"), 20)
+  resumed = run(str(tmp_path / "split"), 40)
+  jax.tree.map(np.testing.assert_array_equal, full.state.extra, resumed.state.extra)
+  jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)

@@ -39,17 +39,20 @@ _LOSS_STREAM, _DATA_STREAM = 0, 1
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=["step", "params", "opt_state", "key"],
+    data_fields=["step", "params", "opt_state", "key", "extra"],
     meta_fields=[],
 )
 @dataclasses.dataclass(frozen=True)
 class TrainState:
-  """Everything a run needs to continue: step count, parameters, optimizer state and base key."""
+  """Everything a run needs to continue: step count, parameters, optimizer state and base key, and
+  `extra`: state the loss carries from step to step beside the parameters (for example the EBT's
+  replay buffer; None for most runs). It is checkpointed with the rest."""
 
   step: jax.Array
   params: PyTree
   opt_state: PyTree
   key: jax.Array
+  extra: PyTree = None
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -57,10 +60,10 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def init_train_state(params: PyTree, optimizer: optax.GradientTransformation,
-                     key: jax.Array) -> TrainState:
+                     key: jax.Array, extra: PyTree = None) -> TrainState:
   """A fresh state at step 0. `key` must be a typed key (`jax.random.key`)."""
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params), key=key)
+                    opt_state=optimizer.init(params), key=key, extra=extra)
 
 
 def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
@@ -69,19 +72,28 @@ def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
   return (jax.random.fold_in(step_key, _LOSS_STREAM), jax.random.fold_in(step_key, _DATA_STREAM))
 
 
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> StepFn:
+def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
+                    carries_extra: bool = False) -> StepFn:
   """A pure training step: one gradient of `loss_fn` followed by one optax update.
 
   Returns `step(state, batch) -> (state, metrics)` with metrics `{"loss": ..., **aux}` evaluated at the
-  parameters before the update.
+  parameters before the update. With `carries_extra`, the loss also reads and updates `state.extra`:
+  `loss_fn(params, batch, key, extra) -> (loss, (aux, new_extra))` (new_extra is not differentiated).
   """
 
   def step(state: TrainState, batch: PyTree) -> tuple[TrainState, dict[str, jax.Array]]:
     loss_key, _ = step_keys(state)
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, loss_key)
+    if carries_extra:
+      (loss, (aux, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          state.params, batch, loss_key, state.extra)
+      extra = jax.lax.stop_gradient(extra)
+    else:
+      (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, loss_key)
+      extra = state.extra
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=state.key)
+    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=state.key,
+                           extra=extra)
     return new_state, {"loss": loss, **aux}
 
   return step

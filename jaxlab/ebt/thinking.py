@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlab.ebt import model as model_lib
+from jaxlab.ebt import replay as replay_lib
 
 MIN_STEP_SIZE = 1e-4  # the code clamps a learnable alpha to >= 1e-4
 
@@ -48,6 +49,8 @@ class ThinkConfig:
   langevin_std: float = 0.0  # sigma_LD
   gradient: str = "truncate"  # "detach" | "truncate" | "full"
   loss_on: str = "last"  # "last" | "all"
+  replay_capacity: int = 0  # S2: records in the causal replay buffer (0: no buffer)
+  replay_fraction: float = 0.5  # replayed records appended per step, as a fraction of the batch
 
   def __post_init__(self):
     def need(ok, field, msg):
@@ -66,12 +69,20 @@ class ThinkConfig:
          "'all' needs every step differentiable; truncation keeps only the last")
     need(not (self.min_steps is not None and self.gradient != "truncate"), "min_steps",
          "a random number of steps is supported with gradient='truncate' (S2)")
+    need(isinstance(self.replay_capacity, int) and self.replay_capacity >= 0, "replay_capacity",
+         "must be an integer >= 0")
+    need(0 < self.replay_fraction <= 1, "replay_fraction", "must be in (0, 1]")
+
+  def for_inference(self, langevin_std: float = 0.0) -> "ThinkConfig":
+    """The same descent at evaluation: fixed alpha, no random K, the given Langevin noise."""
+    return dataclasses.replace(self, min_steps=None, step_size_scale=1.0,
+                               langevin_std=langevin_std, replay_capacity=0)
 
 
 S1 = ThinkConfig(num_steps=2, step_size=50.0, learnable_step_size=True, gradient="detach",
                  loss_on="all")
 S2 = ThinkConfig(num_steps=3, min_steps=2, step_size=5.0, step_size_scale=2.0, langevin_std=3.0,
-                 gradient="truncate", loss_on="last")
+                 gradient="truncate", loss_on="last", replay_capacity=192, replay_fraction=0.5)
 
 
 def init(key: jax.Array, cfg: model_lib.EBTConfig, think: ThinkConfig) -> model_lib.Params:
@@ -173,20 +184,55 @@ def train_logits(params, tokens, key, cfg: model_lib.EBTConfig, think: ThinkConf
   return (outputs if think.loss_on == "all" else outputs[-1:]), jnp.asarray(think.num_steps)
 
 
-def make_loss(cfg: model_lib.EBTConfig, think: ThinkConfig):
-  """`loss(params, batch, key) -> (loss, aux)` for `core.make_train_step`; batch: int tokens
-  [B, S + 1] (inputs [:, :-1], next-token targets [:, 1:])."""
+def init_extra(cfg: model_lib.EBTConfig, think: ThinkConfig, seq_len: int):
+  """The state the loss carries beside the parameters (`core.TrainState.extra`): the replay buffer,
+  or None without one."""
+  if think.replay_capacity == 0:
+    return None
+  return replay_lib.init(think.replay_capacity, seq_len, cfg.vocab_size)
 
-  def loss(params, batch, key):
+
+def num_replayed(think: ThinkConfig, batch_size: int) -> int:
+  return max(1, round(think.replay_fraction * batch_size)) if think.replay_capacity else 0
+
+
+def make_loss(cfg: model_lib.EBTConfig, think: ThinkConfig):
+  """The training loss on batch tokens [B, S + 1] (inputs [:, :-1], next-token targets [:, 1:]).
+
+  Without a replay buffer: `loss(params, batch, key) -> (loss, aux)` for `core.make_train_step`.
+  With one (`think.replay_capacity > 0`): `loss(params, batch, key, buffer) -> (loss, (aux,
+  buffer))` for `core.make_train_step(..., carries_extra=True)`: `replay_fraction * B` stored
+  records join the batch and restart from their stored final logits (records not yet filled get
+  zero weight), and the fresh records' final logits are pushed.
+  """
+
+  def descend(params, batch, key, y0, weights):
     tokens, targets = batch[:, :-1], batch[:, 1:]
-    logits, num = train_logits(params, tokens, key, cfg, think)
-    losses = jnp.stack([jnp.mean(cross_entropy(l, targets)) for l in logits])
+    logits, num = train_logits(params, tokens, key, cfg, think, y0=y0)
+    per_seq = jnp.stack([jnp.mean(cross_entropy(l, targets), axis=1) for l in logits])  # [L, B]
+    losses = jnp.sum(per_seq * weights[None, :], axis=1) / jnp.sum(weights)
     aux = {"final_ce": losses[-1], "num_steps": num.astype(jnp.float32)}
     if think.learnable_step_size:
       aux["step_size"] = params["step_size"]
-    return jnp.mean(losses), aux
+    return jnp.mean(losses), aux, logits[-1]
 
-  return loss
+  def loss(params, batch, key):
+    total, aux, _ = descend(params, batch, key, None, jnp.ones(batch.shape[0]))
+    return total, aux
+
+  def loss_with_replay(params, batch, key, buffer):
+    b = batch.shape[0]
+    k_sample, k_init, k_descent = jax.random.split(key, 3)
+    old_tokens, old_logits, valid = replay_lib.sample(buffer, k_sample, num_replayed(think, b))
+    tokens = jnp.concatenate([batch, old_tokens.astype(batch.dtype)], axis=0)
+    y0 = initial_candidates(k_init, tokens[:, :-1], cfg)
+    y0 = y0.at[b:].set(jnp.where(valid[:, None, None], old_logits, y0[b:]))
+    weights = jnp.concatenate([jnp.ones(b), valid.astype(y0.dtype)])
+    total, aux, final = descend(params, tokens, k_descent, y0, weights)
+    aux["replay_size"] = buffer.size.astype(jnp.float32)
+    return total, (aux, replay_lib.push(buffer, batch, final[:b]))
+
+  return loss_with_replay if think.replay_capacity else loss
 
 
 def baseline_loss(cfg: model_lib.EBTConfig):

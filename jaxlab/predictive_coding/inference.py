@@ -19,13 +19,13 @@ corresponding PC update, so `jaxlab.core.make_train_step` trains with them uncha
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxlab.core.train import TrainState
 from jaxlab.predictive_coding import network as pcn
 
 VARIANTS = ("pc", "fixed_prediction", "zero_divergence", "backprop")
@@ -231,8 +231,8 @@ def make_incremental_train_step(network: pcn.Network, weight_optimizer: optax.Gr
     nodes = pcn.forward(network, state.params, inputs)[:-1]
     (_, params, opt_state), _ = jax.lax.scan(one, (nodes, state.params, state.opt_state),
                                              length=num_inference_steps)
-    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
-                                      key=state.key)
+    new_state = dataclasses.replace(state, step=state.step + 1, params=params,
+                                    opt_state=opt_state)
     return new_state, {"loss": loss}
 
   return step
