@@ -212,7 +212,7 @@ def test_extra_state_is_carried_by_the_step_and_survives_a_resume(tmp_path):
 
   def run(workdir, num_steps):
     state = core.init_train_state(params, opt, jax.random.key(0), extra=extra)
-    return core.train(step, state, task, num_steps=num_steps, log_every=10,
+    return core.train(step, state, (task.x, task.y), num_steps=num_steps, log_every=10,
                       checkpoint_every=20, workdir=workdir, progress=False)
 
   full = run(str(tmp_path / "full"), 40)
