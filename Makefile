@@ -27,6 +27,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.engine
+	$(PY) -m benchmarks.ebt_step
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

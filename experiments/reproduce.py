@@ -4,7 +4,8 @@
 
 Each study runs into `outdir/<study>/` (a normal workdir, so a re-run resumes) and contributes its
 figures and its table (quantity, theory, simulation, error, tolerance, pass) to `outdir/report.md`.
-A study joins by adding a `_study(name, title, citation)` line to `STUDIES`. Exits non-zero if any
+A study joins by adding a `_study(name, title, citation)` line to `STUDIES`; a study whose result
+has a "report" (markdown) gets it printed under its table. Exits non-zero if any
 comparison fails.
 """
 
@@ -110,6 +111,9 @@ STUDIES: list[Callable[[], Study]] = [
     _study("induction_repeat", "Induction heads: 2-layer vs 1-layer attention on repeated tokens",
            "Olsson et al. 2022 (prefix-matching and copying scores, phase change); Elhage et al. "
            "2021 (K-composition; the hand-built circuit)"),
+    _study("ebt", "Energy-based transformers: System-2 thinking (S2 vs S1 vs a transformer)",
+           "Gladstone et al. 2025 (sec. 3.3 S1/S2 recipes, sec. 5.2 thinking longer and "
+           "self-verification, Table 2 ablations)"),
 ]
 
 
@@ -137,6 +141,8 @@ def reproduce(outdir: str, quick: bool, only: list[str] | None = None) -> tuple[
     lines += [f"## {study.title}", "", f"{study.citation}. Workdir `{study.name}/`, "
               f"{seconds:.1f} s, {'all pass' if passed else 'SOME FAIL'}.", "",
               common.markdown_table(result["comparisons"]), ""]
+    if result.get("report"):  # a study's own summary table, beyond its comparisons
+      lines += [result["report"], ""]
     for name, path in result["figures"].items():
       lines.append(f"![{name}]({os.path.relpath(path, outdir)})")
     lines.append("")

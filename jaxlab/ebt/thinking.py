@@ -22,6 +22,10 @@ Where parameter gradients flow (`ThinkConfig.gradient`):
   [alpha / scale, alpha * scale] (the code draws uniformly in [alpha/2, 2 alpha]; see
   `step_sizes`).
 - "full": the whole unrolled chain is differentiated (a reference for the tests).
+
+S2 also trains with the causal replay buffer (`replay`): half a batch of stored records restart
+from their stored final logits; the loss then carries the buffer (`make_loss`, `init_extra`).
+Evaluation (`ThinkConfig.for_inference`) keeps alpha fixed, K fixed and the Langevin noise chosen.
 """
 
 from __future__ import annotations

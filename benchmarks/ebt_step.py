@@ -1,0 +1,99 @@
+"""The cost of an EBT training step over an equal-size transformer's, measured side by side.
+
+  python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30]
+
+Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
+the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
+last step should cost about (K + 1) times that. Printed: seconds per training step of the baseline,
+S1 (2 detached steps, second order on each), S2 (truncated, K = 2 and K = 3 fixed, replay
+buffer), their ratios to the baseline, XLA's FLOP count of each compiled step and the ratio of
+those counts, and the achieved FLOP/s as a fraction of a plain matmul's measured in this process
+(FLOPs only where the step has no while loop: XLA counts a loop body once).
+Times are wall-clock on whatever machine runs this; compare ratios across machines, not seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from absl import app, flags
+
+_D = flags.DEFINE_integer("d_model", 128, "Width.")
+_LAYERS = flags.DEFINE_integer("num_layers", 2, "Depth.")
+_SEQ = flags.DEFINE_integer("seq_len", 32, "Window length.")
+_BATCH = flags.DEFINE_integer("batch", 32, "Sequences per step.")
+_VOCAB = flags.DEFINE_integer("vocab", 104, "Vocabulary (the help pages have 103 characters).")
+_STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per runner (after one warm-up step).")
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
+def _time(fn, *args, steps: int) -> float:
+  import jax
+  out = fn(*args)
+  jax.block_until_ready(out)
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    out = fn(*args)
+    jax.block_until_ready(out)
+  return (time.perf_counter() - t0) / steps
+
+
+def main(argv):
+  del argv
+  import jax
+  import optax
+
+  from jaxlab import core
+  from jaxlab.ebt import model, thinking
+
+  cfg = model.EBTConfig(vocab_size=_VOCAB.value, d_model=_D.value, num_heads=4,
+                        num_layers=_LAYERS.value, max_len=_SEQ.value)
+  batch = jax.random.randint(jax.random.key(0), (_BATCH.value, _SEQ.value + 1), 0, cfg.vocab_size)
+  opt = optax.adamw(1e-3)
+  runners = {"baseline": (thinking.baseline_loss(cfg), None,
+                          lambda k: model.baseline_init(k, cfg))}
+  recipes = {"S1 (2 detached steps)": thinking.S1,
+             "S2 K=2 (truncated, replay)": dataclasses.replace(thinking.S2, num_steps=2,
+                                                                min_steps=None),
+             "S2 K=3 (truncated, replay)": dataclasses.replace(thinking.S2, min_steps=None)}
+  for name, think in recipes.items():
+    runners[name] = (thinking.make_loss(cfg, think), think,
+                     lambda k, think=think: thinking.init(k, cfg, think))
+
+  print(f"device: {jax.devices()[0].device_kind}; d_model {cfg.d_model}, {cfg.num_layers} layers, "
+        f"seq {_SEQ.value}, batch {_BATCH.value}, vocab {cfg.vocab_size}, float32")
+  n = 1024
+  a = jax.random.normal(jax.random.key(1), (n, n))
+  matmul = jax.jit(lambda x: x @ x)
+  matmul_flops = 2 * n ** 3 / _time(matmul, a, steps=20)
+  print(f"plain {n}x{n} matmul: {matmul_flops / 1e9:.1f} GFLOP/s")
+  print(f"{'runner':<30} {'ms/step':>9} {'x baseline':>11} {'GFLOP/step':>11} "
+        f"{'FLOP ratio':>11} {'of matmul':>10}")
+  base_time = base_flops = None
+  for name, (loss, think, init) in runners.items():
+    extra = None if think is None else thinking.init_extra(cfg, think, _SEQ.value)
+    state = core.init_train_state(init(jax.random.key(2)), opt, jax.random.key(3), extra=extra)
+    step = jax.jit(core.make_train_step(loss, opt, carries_extra=extra is not None))
+    flops = _flops(step.lower(state, batch).compile())
+    seconds = _time(lambda s: step(s, batch)[1]["loss"], state, steps=_STEPS.value)
+    if base_time is None:
+      base_time, base_flops = seconds, flops
+    if think is not None and think.gradient == "truncate" and think.num_steps > 1:
+      # the K - 1 frozen steps run in a while loop, whose body XLA's cost analysis counts once
+      print(f"{name:<30} {1e3 * seconds:9.2f} {seconds / base_time:11.2f} {'(loop)':>11} "
+            f"{'n/a':>11} {'n/a':>10}")
+      continue
+    print(f"{name:<30} {1e3 * seconds:9.2f} {seconds / base_time:11.2f} {flops / 1e9:11.3f} "
+          f"{flops / base_flops:11.2f} {flops / seconds / matmul_flops:10.2f}")
+  print("expected (paper): one EBT step ~3.3x the baseline; a K-step chain ~(K + 1) x that "
+        "with replay adding half a batch")
+
+
+if __name__ == "__main__":
+  app.run(main)

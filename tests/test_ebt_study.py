@@ -1,0 +1,57 @@
+"""The EBT study (experiments/ebt): its recipes and config checks (fast), and the System-2
+reproduction on CPython's help pages (slow)."""
+
+import dataclasses
+
+import pytest
+
+from experiments.ebt import config as config_lib
+from experiments.ebt import experiment
+from jaxlab.ebt import thinking
+
+
+def test_each_ablation_removes_exactly_one_s2_regulariser():
+  config = config_lib.get_config("quick")
+  s2 = experiment.think_config(config, "s2")
+  assert s2 == dataclasses.replace(thinking.S2, step_size=config.s2_step_size)
+  changed = {}
+  for name in config_lib.ABLATIONS:
+    ablated = experiment.think_config(config, name)
+    changed[name] = {f.name for f in dataclasses.fields(s2)
+                     if getattr(s2, f.name) != getattr(ablated, f.name)}
+  assert changed == {"no_random_alpha": {"step_size_scale"}, "no_random_k": {"min_steps"},
+                     "no_langevin": {"langevin_std"}, "no_replay": {"replay_capacity"}}
+  s1 = experiment.think_config(config, "s1")
+  assert s1.learnable_step_size and s1.gradient == "detach" and s1.loss_on == "all"
+  assert experiment.think_config(config, "baseline") is None
+
+
+def test_bad_configs_are_rejected_naming_the_field():
+  with pytest.raises(ValueError, match="variant"):
+    config_lib.get_config("huge")
+  config = config_lib.get_config("quick")
+  config.ablations = ("no_langevin", "no_dropout")
+  with pytest.raises(ValueError, match="no_dropout"):
+    experiment.validate(config)
+  config = config_lib.get_config("quick")
+  config.max_think_steps = 2
+  with pytest.raises(ValueError, match="max_think_steps"):
+    experiment.validate(config)
+  config = config_lib.get_config("quick")
+  config.dyck_num_steps = 130
+  with pytest.raises(ValueError, match="dyck_num_steps"):
+    experiment.validate(config)
+
+
+@pytest.mark.slow
+def test_s2_thinks_s1_does_not_and_the_transformer_leads_at_equal_steps(tmp_path):
+  """One seed of S2, S1 and the baseline at the full size (about 12 minutes on 2 cores): every
+  row of the table (thinking longer, energy descent, self-verification, the S1 contrast, the
+  equal-steps gap)."""
+  config = config_lib.get_config("single")
+  result = experiment.run(config, str(tmp_path))
+  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
+  assert not failed, (failed, result["report"])
+  s2 = result["runs"]["s2_seed0"]["validation"]
+  assert s2["bon_oracle"] < s2["bon"][config.bon_n] < s2["bon"][1]
+  assert (tmp_path / "summary.md").exists() and (tmp_path / "figures" / "system2.png").exists()
