@@ -43,15 +43,35 @@ def test_bad_configs_are_rejected_naming_the_field():
     experiment.validate(config)
 
 
-@pytest.mark.slow
-def test_s2_thinks_s1_does_not_and_the_transformer_leads_at_equal_steps(tmp_path):
-  """One seed of S2, S1 and the baseline at the full size (about 12 minutes on 2 cores): every
-  row of the table (thinking longer, energy descent, self-verification, the S1 contrast, the
-  equal-steps gap)."""
+S1_ONE_SHOT = "S1 one-shot"  # the row that does not reproduce here (see the README)
+
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory):
+  """One seed of S2, S1 and the baseline at full size (about 12 minutes on 2 cores)."""
   config = config_lib.get_config("single")
-  result = experiment.run(config, str(tmp_path))
-  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
+  workdir = tmp_path_factory.mktemp("ebt_single")
+  return config, workdir, experiment.run(config, str(workdir))
+
+
+@pytest.mark.slow
+def test_s2_thinks_s1_does_not_and_the_transformer_leads_at_equal_steps(single_run):
+  """Every row but S1's one-shot advantage: thinking longer, energy descent, self-verification
+  against best-of-1 and a random pick, S1 worse with more steps and best-of-N, the equal-steps gap."""
+  config, workdir, result = single_run
+  failed = [c.as_dict() for c in result["comparisons"]
+            if not c.passed and not c.quantity.startswith(S1_ONE_SHOT)]
   assert not failed, (failed, result["report"])
   s2 = result["runs"]["s2_seed0"]["validation"]
   assert s2["bon_oracle"] < s2["bon"][config.bon_n] < s2["bon"][1]
-  assert (tmp_path / "summary.md").exists() and (tmp_path / "figures" / "system2.png").exists()
+  assert (workdir / "summary.md").exists() and (workdir / "figures" / "system2.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="S1 is not the better one-step predictor in our runs (S1 "
+                   "CE@1 0.08 nats above S2 CE@3); the research notes' prototype found it 0.05 "
+                   "below. Strict: a fix that makes it pass must update the README.")
+def test_s1_is_the_better_one_step_predictor(single_run):
+  _, _, result = single_run
+  (row,) = [c for c in result["comparisons"] if c.quantity.startswith(S1_ONE_SHOT)]
+  assert row.passed, row.as_dict()
