@@ -387,7 +387,8 @@ def _figures(config, runs, dyck_runs, figdir) -> dict[str, str]:
   from jaxlab.core import plotting
   fig, axes = plotting.figure_grid(6, width=4.2, height=3.3)
   axes = np.ravel(axes)
-  colors = dict(zip(["s2", "s1", "baseline", *config_lib.ABLATIONS], plotting.colors(7)))
+  palette = plotting.colors(7)  # sequential: spread the three arms apart
+  colors = {"s2": palette[0], "s1": palette[3], "baseline": palette[5]}
   ks = np.arange(1, config.max_think_steps + 1)
   for ax, split in zip(axes[:2], ("validation", "ood")):
     for arm in ("s2", "s1"):
