@@ -114,6 +114,9 @@ STUDIES: list[Callable[[], Study]] = [
     _study("ebt", "Energy-based transformers: System-2 thinking (S2 vs S1 vs a transformer)",
            "Gladstone et al. 2025 (sec. 3.3 S1/S2 recipes, sec. 5.2 thinking longer and "
            "self-verification, Table 2 ablations)"),
+    _study("ebt_denoise", "Energy-based transformers: image denoising vs a diffusion denoiser",
+           "Gladstone et al. 2025 (sec. 5, Fig. 12: EBT vs DiT at equal forward passes, in "
+           "distribution and OOD); Wiener filter and probability-flow map in theory/ebt_denoise.py"),
 ]
 
 
