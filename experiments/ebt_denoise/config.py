@@ -2,7 +2,7 @@
 denoiser (gradient descent on a learned energy, from the noisy image) against a diffusion-style
 denoiser with the same transformer backbone (DDIM from the observed noise level), on
 scikit-learn's 8x8 digits, in distribution (sigma = 0.1, the training level) and out of
-distribution (sigma = 0.2). Variants: '' (full: 3 seeds, 2000 steps; about 25 minutes on 2 cores),
+distribution (sigma = 0.2). Variants: '' (full: 3 seeds, 2000 steps; 25-45 minutes on 2 cores),
 'quick' (1 seed, 800 steps; about 4 minutes) and 'mlp' (the full study with MLP backbones, 4000
 steps; about 2 minutes)."""
 
