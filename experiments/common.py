@@ -96,6 +96,21 @@ def markdown_table(comparisons: list[Comparison]) -> str:
 from absl import flags, logging  # noqa: E402
 
 
+def data_parallel_mesh(config):
+  """The mesh for `core.train(..., mesh=...)` when `config.data_parallel` is set: all devices of all
+  processes on one data axis, each sampled batch split over them. None (one device) otherwise."""
+  if not config.get("data_parallel", False):
+    return None
+  import jax
+  from jaxlab.core import parallel
+  mesh = parallel.data_mesh()
+  if config.batch_size % mesh.devices.size:
+    raise ValueError(f"config.batch_size={config.batch_size} must be a multiple of the "
+                     f"{mesh.devices.size} devices that config.data_parallel splits it over "
+                     f"({jax.process_count()} process(es))")
+  return mesh
+
+
 def study_main(run_fn, default_config: str) -> None:
   """The whole of a study's main.py: `--config=<default_config>[:variant]`, `--workdir`, run, table."""
   from absl import app

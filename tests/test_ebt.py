@@ -118,6 +118,34 @@ def test_best_of_n_picks_the_lowest_final_energy_per_position():
   chex.assert_shape(trace.energies, (6, 3, 8))
 
 
+def test_each_step_descends_its_own_landscape_and_later_steps_the_last():
+  """L = 2 landscape tokens (the authors' time_embed S1): the trace equals manual steps on
+  landscapes 0, 1, 1; the landscapes differ; the other parameters match an L = 0 model's."""
+  cfg = model.EBTConfig(vocab_size=11, d_model=16, num_heads=2, num_layers=1, max_len=8,
+                        num_landscapes=2)
+  params = model.init(jax.random.key(0), cfg)
+  chex.assert_shape(params["landscape"], (2, 16))
+  chex.assert_trees_all_equal({k: v for k, v in params.items() if k != "landscape"}, PARAMS)
+  e = [model.energy(params, TOKENS, PROBS, cfg, landscape=k) for k in range(3)]
+  assert float(jnp.abs(e[0] - e[1]).min()) > 1e-6
+  np.testing.assert_array_equal(e[2], e[1])
+  other = jax.nn.softmax(jax.random.normal(jax.random.key(3), (3, 8, 11)))  # still per position
+  np.testing.assert_allclose(model.energy(params, TOKENS, PROBS.at[:, 4:].set(other[:, 4:]), cfg,
+                                          landscape=1)[:, :4], e[1][:, :4], atol=1e-12)
+  think = _no_noise()
+  key = jax.random.key(13)
+  trace = thinking.think_trace(params, TOKENS, key, cfg, think, 3)
+  k_init, k_alpha, _ = jax.random.split(key, 3)
+  y = thinking.initial_candidates(k_init, TOKENS, cfg)
+  alpha = thinking.step_sizes(k_alpha, params, think, TOKENS.shape)
+  for k, landscape in enumerate((0, 1, 1)):
+    y, energies = thinking.descent_step(params, TOKENS, y, alpha, None, cfg, think, landscape)
+    np.testing.assert_allclose(trace.logits[k], y, atol=1e-10)
+    np.testing.assert_allclose(trace.energies[k], energies, atol=1e-10)
+  with pytest.raises(ValueError, match="num_landscapes"):
+    model.EBTConfig(vocab_size=5, num_landscapes=-1)
+
+
 def test_baseline_is_causal_and_configs_reject_bad_values():
   params = model.baseline_init(jax.random.key(14), CFG)
   logits = model.baseline_apply(params, TOKENS, CFG)

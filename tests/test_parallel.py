@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocess_jobs import deadlocked, env, free_port, run_processes
 
 # Module-scoped fixtures: under `pytest -n 2 --dist loadgroup` each runs once, in one worker.
 pytestmark = [pytest.mark.multidevice, pytest.mark.xdist_group("parallel")]
@@ -46,7 +43,6 @@ TIMEOUT_S = 240
 RTOL = 1e-12
 STEPS, RESUME_STEPS, LOG_EVERY, CHECKPOINT_EVERY = 40, 60, 5, 20
 MESHES = (8, 4)
-DEADLOCK_SIGNS = ("rendezvous", "Termination timeout")
 
 
 def _load_worker():
@@ -55,28 +51,6 @@ def _load_worker():
   sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
   spec.loader.exec_module(module)
   return module
-
-
-def _env(local_devices: int) -> dict[str, str]:
-  """This environment with exactly `local_devices` CPU devices, set before the child imports JAX."""
-  env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
-  flags = [f for f in env.get("XLA_FLAGS", "").split()
-           if not f.startswith("--xla_force_host_platform_device_count")]
-  env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={local_devices}"])
-  env["JAX_PLATFORMS"] = "cpu"
-  return env
-
-
-def _deadlocked(returncode: int, stderr: str) -> bool:
-  """Whether a worker died from XLA's rendezvous-timeout abort (a SIGABRT, not an exception)."""
-  aborted = returncode in (-signal.SIGABRT, 128 + signal.SIGABRT)
-  return aborted and any(sign in stderr for sign in DEADLOCK_SIGNS)
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 def _assert_close(actual, expected, what: str) -> None:
@@ -99,11 +73,11 @@ def single_host(tmp_path_factory):
   cmd = [sys.executable, str(WORKER), "single-host", "--out", str(out), "--local-devices", "8",
          "--steps", str(STEPS), "--log-every", str(LOG_EVERY), "--meshes", *map(str, MESHES)]
   for attempt in range(2):
-    proc = subprocess.run(cmd, env=_env(8), cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run(cmd, env=env(8), cwd=REPO, capture_output=True, text=True,
                           timeout=TIMEOUT_S)
     if proc.returncode == 0:
       return np.load(out)
-    if attempt == 0 and _deadlocked(proc.returncode, proc.stderr):
+    if attempt == 0 and deadlocked(proc.returncode, proc.stderr):
       continue
     pytest.fail(f"single-host worker failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
@@ -139,41 +113,15 @@ def test_shard_batch_rejects_indivisible_batch(single_host):
 
 
 def _launch_pair(root: Path, attempt: int):
-  """Runs both processes; returns [(returncode, log)] and the workdir.
-
-  If one process fails or the pair outlives TIMEOUT_S, the survivors are killed at once (a process
-  whose peer died would otherwise wait in a barrier until JAX's own, much longer, timeout).
-  """
+  """Runs both processes; returns [(returncode, log)] and the workdir."""
   workdir = root / f"workdir{attempt}"
-  coordinator = f"127.0.0.1:{_free_port()}"
-  procs, logs = [], []
-  try:
-    for i in range(2):
-      logs.append(open(root / f"process{i}_attempt{attempt}.log", "w+"))
-      procs.append(subprocess.Popen(
-          [sys.executable, str(WORKER), "multihost", "--out", str(root / f"process{i}.npz"),
-           "--local-devices", "2", "--coordinator", coordinator, "--process-id", str(i),
-           "--num-processes", "2", "--workdir", str(workdir), "--steps", str(STEPS),
-           "--resume-steps", str(RESUME_STEPS), "--log-every", str(LOG_EVERY),
-           "--checkpoint-every", str(CHECKPOINT_EVERY)],
-          env=_env(2), cwd=REPO, stdout=logs[-1], stderr=subprocess.STDOUT))
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-      codes = [p.poll() for p in procs]
-      if all(c == 0 for c in codes) or any(c not in (None, 0) for c in codes):
-        break
-      time.sleep(0.1)
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-    outcome = []
-    for p, log in zip(procs, logs):
-      log.seek(0)
-      outcome.append((p.returncode, log.read()))
-      log.close()
-  return outcome, workdir
+  coordinator = f"127.0.0.1:{free_port()}"
+  commands = [[str(WORKER), "multihost", "--out", str(root / f"process{i}.npz"),
+               "--local-devices", "2", "--coordinator", coordinator, "--process-id", str(i),
+               "--num-processes", "2", "--workdir", str(workdir), "--steps", str(STEPS),
+               "--resume-steps", str(RESUME_STEPS), "--log-every", str(LOG_EVERY),
+               "--checkpoint-every", str(CHECKPOINT_EVERY)] for i in range(2)]
+  return run_processes(commands, 2, REPO, root, TIMEOUT_S, f"_attempt{attempt}"), workdir
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +132,7 @@ def multihost(tmp_path_factory):
     outcome, workdir = _launch_pair(root, attempt)
     if all(code == 0 for code, _ in outcome):
       return [np.load(root / f"process{i}.npz") for i in range(2)], workdir
-    if attempt == 0 and any(_deadlocked(code, log) for code, log in outcome):
+    if attempt == 0 and any(deadlocked(code, log) for code, log in outcome):
       continue
     report = "\n".join(f"--- process {i} (exit {code}):\n{log[-3000:]}"
                        for i, (code, log) in enumerate(outcome))

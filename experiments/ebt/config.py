@@ -24,6 +24,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # paper's recipe with a shorter warmup); S1's learnable alpha gets lr * alpha_lr_multiplier
   # (the code's mcmc_step_size_lr_multiplier, "about 3 alpha").
   c.batch_size = 32
+  c.data_parallel = False  # split every batch over all devices and hosts (README: Accelerators)
   c.learning_rate = 1.2e-3
   c.warmup_steps = 100
   c.weight_decay = 0.01
@@ -38,6 +39,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # from 50, 2 detached steps, loss on both.
   c.s2_step_size = 5.0
   c.s1_step_size = 50.0
+  # S1's landscapes: the authors' S1 (`ebt_type=time_embed`) prepends a learned token per step,
+  # so each of its 2 steps descends its own energy landscape; 0: one shared landscape (S2's).
+  c.s1_landscapes = 2
   # Ablations of S2, one seed each (Table 2 of the paper); () to skip.
   c.ablations = ABLATIONS
   c.ablation_seeds = 1

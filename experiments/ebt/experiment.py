@@ -51,6 +51,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   unknown = sorted(set(config.ablations) - set(config_lib.ABLATIONS))
   if unknown:
     raise ValueError(f"config.ablations: unknown {unknown}; known: {list(config_lib.ABLATIONS)}")
+  if not isinstance(config.s1_landscapes, int) or config.s1_landscapes < 0:
+    raise ValueError(f"config.s1_landscapes={config.s1_landscapes!r}: must be an integer >= 0")
   if config.d_model % config.num_heads:
     raise ValueError(f"config.num_heads={config.num_heads} must divide d_model={config.d_model}")
   if config.max_think_steps < thinking.S2.num_steps:
@@ -77,10 +79,11 @@ def think_config(config, arm: str) -> thinking.ThinkConfig | None:
           "no_replay": dataclasses.replace(s2, replay_capacity=0)}[arm]
 
 
-def model_config(config, vocab_size: int) -> model.EBTConfig:
+def model_config(config, vocab_size: int, arm: str = "s2") -> model.EBTConfig:
   return model.EBTConfig(vocab_size=vocab_size, d_model=config.d_model,
                          num_heads=config.num_heads, num_layers=config.num_layers,
-                         max_len=config.seq_len)
+                         max_len=config.seq_len,
+                         num_landscapes=config.s1_landscapes if arm == "s1" else 0)
 
 
 def optimizer(config, num_steps: int, learnable_alpha: bool) -> optax.GradientTransformation:
@@ -128,7 +131,7 @@ def make_trainer(config, arm: str, vocab_size: int, num_steps: int) -> Trainer:
   opt_fields = {k: config[k] for k in ("learning_rate", "warmup_steps", "weight_decay",
                                        "clip_norm", "alpha_lr_multiplier")}
   opt_fields["train_steps"] = num_steps
-  return _trainer(model_config(config, vocab_size), think_config(config, arm),
+  return _trainer(model_config(config, vocab_size, arm), think_config(config, arm),
                   tuple(sorted(opt_fields.items())), config.batch_size, config.seq_len,
                   json.dumps(opt_fields))
 
@@ -147,7 +150,8 @@ def train_one(config, trainer: Trainer, stream: np.ndarray, seed: int, num_steps
   result = core.train(trainer.step_fn, state, jnp.asarray(stream), num_steps=num_steps,
                       log_every=config.log_every, checkpoint_every=config.checkpoint_every,
                       workdir=workdir, run_name=name, batch_fn=trainer.batch_fn,
-                      progress=core.Progress(label=f"[{name}] "))
+                      progress=core.Progress(label=f"[{name}] "),
+                      mesh=common.data_parallel_mesh(config))
   seconds = time.perf_counter() - begin
   if os.path.exists(timing):  # resumed: the first run's time is the honest one
     with open(timing) as f:

@@ -43,6 +43,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # AdamW (weights only decay), clip 1, linear warmup then cosine to lr / 10 (the paper's recipe,
   # shorter); fresh noise every step on batches of training images drawn with replacement.
   c.batch_size = 128
+  c.data_parallel = False  # split every batch over all devices and hosts (README: Accelerators)
   c.learning_rate = 3e-3
   c.warmup_steps = 100
   c.weight_decay = 0.01

@@ -161,7 +161,8 @@ def train_one(config, trainer: Trainer, model: str, seed: int, train_images, wor
   result = core.train(trainer.step_fn, state, train_images, num_steps=config.num_steps,
                       log_every=config.log_every, checkpoint_every=config.checkpoint_every,
                       workdir=workdir, run_name=name, batch_fn=trainer.batch_fn,
-                      progress=core.Progress(label=f"[{name}] "))
+                      progress=core.Progress(label=f"[{name}] "),
+                      mesh=common.data_parallel_mesh(config))
   return result.state.params, result.history, time.perf_counter() - begin
 
 

@@ -20,6 +20,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.seeds = 1
   # Reddy trains with SGD 0.01 for 1e5 steps; Adam 1e-3 reaches the same solution in ~1e3 on CPU.
   c.batch_size = 128
+  c.data_parallel = False  # split every batch over all devices and hosts (README: Accelerators)
   c.learning_rate = 1e-3
   c.num_steps = 1200
   c.log_every = 25

@@ -104,7 +104,8 @@ def train_one(config, num_labels: int, seed: int, workdir: str):
                       run_name=f"L{num_labels}_seed{seed}",
                       batch_fn=functools.partial(_batch_fn, cfg=cfg,
                                                  batch_size=config.batch_size),
-                      eval_fn=_eval_fn, progress=core.Progress(label=f"[L={num_labels} s{seed}] "))
+                      eval_fn=_eval_fn, progress=core.Progress(label=f"[L={num_labels} s{seed}] "),
+                      mesh=common.data_parallel_mesh(config))
   history = {k: np.array([row[k] for row in result.history]) for k in result.history[0]}
   return history, result.state.params, evals
 

@@ -27,6 +27,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # loss is a trained baseline (~log of the unseen tokens); "repeats": the repeats only.
   c.train_on = "all"
   c.batch_size = 32  # fresh sequences every step
+  c.data_parallel = False  # split every batch over all devices and hosts (README: Accelerators)
   c.learning_rate = 3e-3  # Adam, constant (1e-3: the same phase change, ~2x later)
   c.seeds = 2
   c.num_steps = 1500

@@ -199,7 +199,8 @@ def train_one(config, trainer: _Trainer, seed: int, evals, workdir: str):
                       num_steps=config.num_steps, log_every=config.log_every,
                       checkpoint_every=config.checkpoint_every, workdir=workdir, run_name=name,
                       batch_fn=trainer.batch_fn,
-                      eval_fn=trainer.eval_fn, progress=core.Progress(label=f"[{name}] "))
+                      eval_fn=trainer.eval_fn, progress=core.Progress(label=f"[{name}] "),
+                      mesh=common.data_parallel_mesh(config))
   history = {k: np.array([row[k] for row in result.history]) for k in result.history[0]}
   return history, result.state.params
 

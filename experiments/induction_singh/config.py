@@ -26,6 +26,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # of the steps (measured: plateau near ln 2, then loss < 0.4 ln 2 at ~1400 steps).
   c.learning_rate = 1e-4
   c.batch_size = 32
+  c.data_parallel = False  # split every batch over all devices and hosts (README: Accelerators)
   c.num_steps = 4000
   c.log_every = 100
   c.checkpoint_every = 2000

@@ -137,7 +137,7 @@ def train_one(config, clamp: str, seed: int, workdir: str):
       checkpoint_every=config.checkpoint_every, workdir=workdir, run_name=f"{clamp}_seed{seed}",
       batch_fn=lambda dd, k: fewshot.sample(k, dd["world"], cfg, config.batch_size),
       eval_fn=functools.partial(_eval_fn, net=net, clamp=clamp),
-      progress=core.Progress(label=f"[{clamp} s{seed}] "))
+      progress=core.Progress(label=f"[{clamp} s{seed}] "), mesh=common.data_parallel_mesh(config))
   history = {k: np.array([row[k] for row in result.history]) for k in result.history[0]}
   return history, result.state.params, d, net
 

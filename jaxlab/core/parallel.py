@@ -95,6 +95,30 @@ def shard_batch(mesh: jax.sharding.Mesh, local_batch: PyTree) -> PyTree:
   return jax.tree.map(place, local_batch)
 
 
+def shard_sampled_batches(mesh: jax.sharding.Mesh, batch_fn):
+  """Wraps `batch_fn(data, key)` so that every batch it draws inside the compiled step is split
+  along its leading axis over the mesh's data axis.
+
+  For studies that sample batches from a dataset held whole on every device (a text corpus, a
+  task's parameters): each device draws the same global batch indices (cheap) and computes the
+  loss of its own rows only; the compiler inserts the gradient all-reduce. The result is the
+  single-device run up to the summation order of the gradient.
+  """
+  sharding = batch_sharded(mesh)
+  size = mesh.devices.size
+
+  def sharded(data, key):
+    batch = batch_fn(data, key)
+    for leaf in jax.tree.leaves(batch):
+      if leaf.ndim == 0 or leaf.shape[0] % size:
+        raise ValueError(f"a sampled batch leaf of shape {leaf.shape} cannot be split over the "
+                         f"{size} devices of the mesh: its leading axis (the batch size) must be a "
+                         f"multiple of {size}")
+    return jax.lax.with_sharding_constraint(batch, jax.tree.map(lambda _: sharding, batch))
+
+  return sharded
+
+
 def data_parallel_shardings(mesh: jax.sharding.Mesh, state: PyTree,
                             data: PyTree) -> tuple[PyTree, PyTree]:
   """(state_shardings, data_shardings) for `train(..., in_shardings=...)`."""

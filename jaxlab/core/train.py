@@ -166,7 +166,8 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
           run_name: str = "train", batch_fn: BatchFn | None = None,
           eval_fn: EvalFn | None = None, keep_checkpoints: int = 3,
           progress: metrics_lib.Progress | bool = True,
-          in_shardings: tuple[Any, Any] | None = None) -> TrainResult:
+          in_shardings: tuple[Any, Any] | None = None,
+          mesh: jax.sharding.Mesh | None = None) -> TrainResult:
   """Trains for `num_steps` steps in jitted chunks of `lax.scan`, resuming if `workdir` has a checkpoint.
 
   Args:
@@ -182,6 +183,10 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
       checkpoints to `workdir/checkpoints/run_name`; re-running with the same workdir resumes.
     progress: a `metrics.Progress`, True for the default one, False for silence.
     in_shardings: optional (state_sharding, data_sharding) for data-parallel runs (see `parallel`).
+    mesh: data parallelism for sampled batches (`parallel.data_mesh()`): state and `data` are
+      replicated on every device of the mesh (across hosts too) and each batch `batch_fn` draws is
+      split over the devices (`parallel.shard_sampled_batches`). Excludes `in_shardings`, which is
+      for batches each process feeds itself (`parallel.shard_batch`).
 
   Returns:
     `TrainResult(state, history)`; with a workdir, history has every row of this run so far
@@ -212,6 +217,13 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
   if jax.process_index() != 0:
     progress = False  # one progress line per job, not per host
 
+  if mesh is not None:
+    if in_shardings is not None:
+      raise ValueError("pass either mesh (sampled batches split over it) or in_shardings, not both")
+    state, data = parallel.replicate(mesh, state), parallel.replicate(mesh, data)
+    in_shardings = (jax.tree.map(lambda _: parallel.replicated(mesh), state),
+                    jax.tree.map(lambda _: parallel.replicated(mesh), data))
+    batch_fn = parallel.shard_sampled_batches(mesh, batch_fn or _full_batch)
   if in_shardings is None and jax.process_count() > 1:
     # Several hosts and no data-parallel layout asked for: every host runs the same replicated
     # computation on global arrays (orbax cannot checkpoint host-local arrays across processes).

@@ -38,7 +38,8 @@ def thinking_curve(params, batch, key, cfg: model_lib.EBTConfig, think: thinking
   tokens, targets = batch[:, :-1], batch[:, 1:]
   trace = thinking.think_trace(params, tokens, key, cfg, think, num_steps)
   ce = jax.vmap(lambda l: thinking.cross_entropy(l, targets))(trace.logits)
-  final_e = model_lib.energy(params, tokens, jax.nn.softmax(trace.logits[-1], -1), cfg)
+  final_e = model_lib.energy(params, tokens, jax.nn.softmax(trace.logits[-1], -1), cfg,
+                             landscape=num_steps)
   return ThinkingCurve(ce, trace.energies, final_e)
 
 

@@ -13,6 +13,11 @@ authors' `model/ar_ebt_default.py` (read, not copied):
   D in the paper's small models); a final RMSNorm and a scalar energy head per predicted position,
   $E_i = w^\top \mathrm{RMSNorm}(h^p_i)$.
 
+Landscapes (the authors' `ebt_type=time_embed`, `model/ar_ebt_time_embed.py`): with
+`num_landscapes = L > 0` a learned token is prepended to the sequence, one of L, that every position
+attends to; step k of the descent uses landscape min(k, L - 1), so each trained step gets its own
+energy landscape (the S1 recipe: 2 steps, 2 landscapes). L = 0: one landscape, no extra token.
+
 The baseline (`baseline_apply`) is the same stack over the observed stream alone with a vocabulary
 head: the "Transformer++" of the paper at equal width, depth and heads. Positions are learned
 (max_len + 1 of them: predictions sit one step ahead).
@@ -41,12 +46,15 @@ class EBTConfig:
   max_len: int = 32
   mlp_hidden: int | None = None  # None: d_model, as in the paper's SwiGLU
   init_scale: float = 0.02
+  num_landscapes: int = 0  # L learned landscape tokens (0: none, one shared landscape)
 
   def __post_init__(self):
     for f in ("vocab_size", "d_model", "num_heads", "num_layers", "max_len"):
       v = getattr(self, f)
       if not isinstance(v, int) or v < 1:
         raise ValueError(f"EBTConfig.{f}={v!r}: must be a positive integer")
+    if not isinstance(self.num_landscapes, int) or self.num_landscapes < 0:
+      raise ValueError(f"EBTConfig.num_landscapes={self.num_landscapes!r}: must be an integer >= 0")
     if self.d_model % self.num_heads:
       raise ValueError(f"EBTConfig.num_heads={self.num_heads}: must divide d_model="
                        f"{self.d_model}")
@@ -80,13 +88,17 @@ def _init_blocks(key, cfg: EBTConfig) -> list[Params]:
 
 def init(key: jax.Array, cfg: EBTConfig) -> Params:
   """EBT parameters: token embedding, vocab->embedding map of the predicted stream, positions,
-  blocks, final norm and the scalar energy head."""
+  blocks, final norm, the scalar energy head and, when L > 0, the landscape tokens [L, D]."""
   k_emb, k_v2e, k_pos, k_blocks, k_head = jax.random.split(key, 5)
-  return {"embed": _normal(k_emb, (cfg.vocab_size, cfg.d_model), 1.0),
-          "vocab_to_embed": _normal(k_v2e, (cfg.vocab_size, cfg.d_model), 1.0),
-          "position": _normal(k_pos, (cfg.max_len + 1, cfg.d_model), cfg.init_scale),
-          "blocks": _init_blocks(k_blocks, cfg), "final_norm": jnp.ones(cfg.d_model),
-          "energy_head": _normal(k_head, (cfg.d_model,), 1 / math.sqrt(cfg.d_model))}
+  params = {"embed": _normal(k_emb, (cfg.vocab_size, cfg.d_model), 1.0),
+            "vocab_to_embed": _normal(k_v2e, (cfg.vocab_size, cfg.d_model), 1.0),
+            "position": _normal(k_pos, (cfg.max_len + 1, cfg.d_model), cfg.init_scale),
+            "blocks": _init_blocks(k_blocks, cfg), "final_norm": jnp.ones(cfg.d_model),
+            "energy_head": _normal(k_head, (cfg.d_model,), 1 / math.sqrt(cfg.d_model))}
+  if cfg.num_landscapes:
+    params["landscape"] = _normal(jax.random.fold_in(key, 5), (cfg.num_landscapes, cfg.d_model),
+                                  1.0)
+  return params
 
 
 def baseline_init(key: jax.Array, cfg: EBTConfig) -> Params:
@@ -118,12 +130,17 @@ def _blocks(blocks, x_BxTxD, mask_TxT, num_heads):
   return x_BxTxD
 
 
-def ebt_mask(seq_len: int) -> np.ndarray:
-  """[2S, 2S] bool over [observed; predicted]: o_i -> o_{<=i}; p_i -> o_{<=i} and p_i."""
+def ebt_mask(seq_len: int, landscape_token: bool = False) -> np.ndarray:
+  """[2S, 2S] bool over [observed; predicted]: o_i -> o_{<=i}; p_i -> o_{<=i} and p_i. With a
+  landscape token: [1 + 2S, 1 + 2S] over [landscape; observed; predicted], everyone attends to it."""
   causal = np.tril(np.ones((seq_len, seq_len), bool))
   top = np.concatenate([causal, np.zeros_like(causal)], axis=1)
   bottom = np.concatenate([causal, np.eye(seq_len, dtype=bool)], axis=1)
-  return np.concatenate([top, bottom], axis=0)
+  mask = np.concatenate([top, bottom], axis=0)
+  if landscape_token:
+    mask = np.pad(mask, ((1, 0), (1, 0)))
+    mask[:, 0] = True
+  return mask
 
 
 def _check_tokens(tokens, cfg):
@@ -134,8 +151,9 @@ def _check_tokens(tokens, cfg):
 
 
 def energy(params: Params, tokens_BxS: jax.Array, probs_BxSxV: jax.Array,
-           cfg: EBTConfig) -> jax.Array:
-  """E [B, S]: the energy of candidate distribution probs[:, i] for token i + 1 given tokens[:, :i+1]."""
+           cfg: EBTConfig, landscape: int | jax.Array = 0) -> jax.Array:
+  """E [B, S]: the energy of candidate distribution probs[:, i] for token i + 1 given
+  tokens[:, :i+1], on landscape `landscape` (in [0, L); ignored when L = 0; may be traced)."""
   _check_tokens(tokens_BxS, cfg)
   s = tokens_BxS.shape[1]
   if probs_BxSxV.shape != tokens_BxS.shape + (cfg.vocab_size,):
@@ -143,9 +161,14 @@ def energy(params: Params, tokens_BxS: jax.Array, probs_BxSxV: jax.Array,
                      f"{tokens_BxS.shape + (cfg.vocab_size,)}, got {probs_BxSxV.shape}")
   observed = params["embed"][tokens_BxS] + params["position"][None, :s]
   predicted = probs_BxSxV @ params["vocab_to_embed"] + params["position"][None, 1:s + 1]
-  h = _blocks(params["blocks"], jnp.concatenate([observed, predicted], axis=1),
-              jnp.asarray(ebt_mask(s)), cfg.num_heads)
-  return _rms_norm(h[:, s:], params["final_norm"]) @ params["energy_head"]
+  streams = [observed, predicted]
+  if cfg.num_landscapes:
+    token = params["landscape"][jnp.clip(landscape, 0, cfg.num_landscapes - 1)]
+    streams.insert(0, jnp.broadcast_to(token.astype(observed.dtype), (observed.shape[0], 1,
+                                                                      cfg.d_model)))
+  h = _blocks(params["blocks"], jnp.concatenate(streams, axis=1),
+              jnp.asarray(ebt_mask(s, bool(cfg.num_landscapes))), cfg.num_heads)
+  return _rms_norm(h[:, -s:], params["final_norm"]) @ params["energy_head"]
 
 
 def baseline_apply(params: Params, tokens_BxS: jax.Array, cfg: EBTConfig) -> jax.Array:
@@ -159,9 +182,10 @@ def baseline_apply(params: Params, tokens_BxS: jax.Array, cfg: EBTConfig) -> jax
 
 def forward_flops(cfg: EBTConfig, seq_len: int, ebt: bool = True) -> int:
   """Matmul FLOPs of one forward pass (2 per multiply-add): the EBT runs its blocks over 2S
-  tokens and projects candidates (V x D), the baseline over S tokens and unembeds (D x V)."""
+  tokens (+1 landscape token) and projects candidates (V x D), the baseline over S tokens and
+  unembeds (D x V)."""
   d, h, s, v = cfg.d_model, cfg.hidden, seq_len, cfg.vocab_size
-  t = 2 * s if ebt else s
+  t = 2 * s + (1 if cfg.num_landscapes else 0) if ebt else s
   per_layer = 2 * t * (4 * d * d + 3 * d * h) + 2 * 2 * t * t * d
   head = 2 * s * v * d
   return cfg.num_layers * per_layer + head

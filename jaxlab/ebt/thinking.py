@@ -26,6 +26,10 @@ Where parameter gradients flow (`ThinkConfig.gradient`):
 S2 also trains with the causal replay buffer (`replay`): half a batch of stored records restart
 from their stored final logits; the loss then carries the buffer (`make_loss`, `init_extra`).
 Evaluation (`ThinkConfig.for_inference`) keeps alpha fixed, K fixed and the Langevin noise chosen.
+With a model of L landscapes (`EBTConfig.num_landscapes`, the authors' `time_embed`), step k
+descends landscape min(k, L - 1): thinking past the trained steps repeats the last landscape (the
+code's `infer_steps_final_landscape`), and the candidate after K steps is scored on landscape
+min(K, L - 1), the one a further step would descend.
 """
 
 from __future__ import annotations
@@ -116,12 +120,13 @@ class Trace(NamedTuple):
 
 
 def descent_step(params, tokens, y, alpha, noise_key, cfg: model_lib.EBTConfig,
-                 think: ThinkConfig):
-  """One step: (new logits [B, S, V], energies [B, S] of the probabilities it descended from)."""
+                 think: ThinkConfig, step: int | jax.Array = 0):
+  """One step: (new logits [B, S, V], energies [B, S] of the probabilities it descended from).
+  `step` (0-based, may be traced) picks the landscape, min(step, L - 1), when the model has L > 0."""
   if think.langevin_std > 0:
     y = y + think.langevin_std * jax.random.normal(noise_key, y.shape, y.dtype)
   probs = jax.nn.softmax(y, axis=-1)
-  e_fn = lambda p: model_lib.energy(params, tokens, p, cfg)
+  e_fn = lambda p: model_lib.energy(params, tokens, p, cfg, landscape=step)
   energies, pullback = jax.vjp(e_fn, probs)
   (grad_p,) = pullback(jnp.ones_like(energies))
   return probs - alpha * grad_p, energies
@@ -141,12 +146,14 @@ def think_trace(params, tokens, key, cfg: model_lib.EBTConfig, think: ThinkConfi
   alpha = step_sizes(k_alpha, params, think, tokens.shape)
   params = jax.lax.stop_gradient(params)
 
-  def body(y, k):
-    y_next, e = descent_step(params, tokens, jax.lax.stop_gradient(y), alpha, k, cfg, think)
+  def body(y, inputs):
+    k, step = inputs
+    y_next, e = descent_step(params, tokens, jax.lax.stop_gradient(y), alpha, k, cfg, think, step)
     return y_next, (y_next, e)
 
+  num_steps = num_steps or think.num_steps
   _, (logits, energies) = jax.lax.scan(
-      body, y, jax.random.split(k_noise, num_steps or think.num_steps))
+      body, y, (jax.random.split(k_noise, num_steps), jnp.arange(num_steps)))
   return Trace(logits, energies)
 
 
@@ -173,17 +180,17 @@ def train_logits(params, tokens, key, cfg: model_lib.EBTConfig, think: ThinkConf
     fixed_alpha = jax.lax.stop_gradient(alpha)
 
     def body(k, y):  # steps 1..K-1: constants for the parameter gradient
-      return descent_step(frozen, tokens, y, fixed_alpha, noise[k], cfg, think)[0]
+      return descent_step(frozen, tokens, y, fixed_alpha, noise[k], cfg, think, k)[0]
 
     y = jax.lax.fori_loop(0, num - 1, body, jax.lax.stop_gradient(y))
     last = descent_step(params, tokens, jax.lax.stop_gradient(y), alpha,
-                        noise[num - 1], cfg, think)[0]
+                        noise[num - 1], cfg, think, num - 1)[0]
     return [last], num
   outputs = []
   for k in range(think.num_steps):
     if think.gradient == "detach":
       y = jax.lax.stop_gradient(y)
-    y = descent_step(params, tokens, y, alpha, noise[k], cfg, think)[0]
+    y = descent_step(params, tokens, y, alpha, noise[k], cfg, think, k)[0]
     outputs.append(y)
   return (outputs if think.loss_on == "all" else outputs[-1:]), jnp.asarray(think.num_steps)
 
@@ -260,10 +267,10 @@ def best_of_n(params, tokens, key, cfg: model_lib.EBTConfig, think: ThinkConfig,
   traces = jax.vmap(lambda k: think_trace(params, tokens, k, cfg, think, num_steps))(
       jax.random.split(key, n))
   final_logits = traces.logits[:, -1]  # [n, B, S, V]
-  # the energy of the final candidate itself: one more energy evaluation
+  # the energy of the final candidate itself: one more energy evaluation (on the last landscape)
   probs = jax.nn.softmax(final_logits, axis=-1)
-  final_e = jax.vmap(lambda p: model_lib.energy(jax.lax.stop_gradient(params), tokens, p, cfg))(
-      probs)
+  final_e = jax.vmap(lambda p: model_lib.energy(jax.lax.stop_gradient(params), tokens, p, cfg,
+                                                landscape=num_steps or think.num_steps))(probs)
   pick = jnp.argmin(final_e, axis=0)  # [B, S]
   chosen = jnp.take_along_axis(final_logits, pick[None, ..., None], axis=0)[0]
   return chosen, (final_logits, final_e)
