@@ -28,6 +28,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.ebt_step
+	$(PY) -m benchmarks.scaling
+	$(PY) -m benchmarks.sinkhorn
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

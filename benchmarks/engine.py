@@ -1,9 +1,10 @@
 """Engine benchmarks on the Saxe deep linear network, each printed as a ratio measured in one run.
 
-  python -m benchmarks.engine [--steps=20000] [--seeds=256] [--x64]
+  python -m benchmarks.engine [--steps=20000] [--seeds=1,16,256,1024] [--x64]
 
 1. scan-chunked training (`core.train`) vs one jitted call per step: steps/s ratio;
-2. a vmapped population of `--seeds` seeds vs one seed (same steps): wall-time ratio, time per seed;
+2. vmapped populations of each of `--seeds` seeds (same steps): wall time, time per seed, and the
+   ratio to one seed's time;
 3. compile time of the training step and of one scanned chunk.
 Times are wall-clock on whatever machine runs this; compare ratios across machines, not seconds.
 """
@@ -15,7 +16,8 @@ import time
 from absl import app, flags
 
 _STEPS = flags.DEFINE_integer("steps", 20_000, "Training steps per measurement.")
-_SEEDS = flags.DEFINE_integer("seeds", 256, "Population size.")
+_SEEDS = flags.DEFINE_list("seeds", ["1", "16", "256", "1024"], "Population sizes (the first is the "
+                          "reference).")
 _WIDTH = flags.DEFINE_integer("width", 8, "Width of every layer of the N_l = 3 network.")
 _X64 = flags.DEFINE_bool("x64", False, "Use float64 (the tests' precision) instead of float32.")
 
@@ -66,16 +68,18 @@ def main(argv):
   print(f"[1] scan-chunked: {steps / scan_s:,.0f} steps/s; one jit call per step: "
         f"{steps / per_step_s:,.0f} steps/s; ratio {per_step_s / scan_s:.1f}x")
 
-  # 2. Population vs one seed.
+  # 2. Populations of growing size, one vmapped call each.
   population = core.make_population(lambda k: dl.init(k, net), dl.loss, optimizer,
                                     num_steps=steps, log_every=steps // 10)
-  keys_1, keys_n = (jax.random.split(jax.random.key(3), n) for n in (1, _SEEDS.value))
-  jax.block_until_ready((population(keys_1, None, data), population(keys_n, None, data)))  # compile
-  one_s = core.wall_time(lambda: population(keys_1, None, data))[1]
-  many_s = core.wall_time(lambda: population(keys_n, None, data))[1]
-  print(f"[2] population: 1 seed {one_s:.3f} s, {_SEEDS.value} seeds {many_s:.3f} s; "
-        f"wall-time ratio {many_s / one_s:.1f}x for {_SEEDS.value}x the runs "
-        f"({many_s / _SEEDS.value * 1e3:.2f} ms per seed vs {one_s * 1e3:.2f} ms alone)")
+  sizes = [int(n) for n in _SEEDS.value]
+  first = None
+  for n in sizes:
+    keys = jax.random.split(jax.random.key(3), n)
+    jax.block_until_ready(population(keys, None, data))  # compile
+    seconds = core.wall_time(lambda: population(keys, None, data))[1]
+    first = first or (n, seconds)
+    print(f"[2] population of {n:>5}: {seconds:8.3f} s, {seconds / n * 1e3:8.3f} ms per seed; "
+          f"{seconds / first[1]:7.1f}x the wall time of {first[0]} for {n / first[0]:g}x the runs")
   print(f"[3] compile: training step {compile_step * 1e3:.0f} ms; 1000-step scanned chunk "
         f"{compile_chunk * 1e3:.0f} ms")
 

@@ -26,6 +26,16 @@ def test_each_ablation_removes_exactly_one_s2_regulariser():
   assert experiment.think_config(config, "baseline") is None
 
 
+def test_s1_descends_one_landscape_per_trained_step_and_s2_one_shared():
+  config = config_lib.get_config("quick")
+  assert experiment.model_config(config, 50, "s1").num_landscapes == thinking.S1.num_steps == 2
+  assert experiment.model_config(config, 50, "s2").num_landscapes == 0
+  assert experiment.model_config(config, 50, "baseline").num_landscapes == 0
+  config.s1_landscapes = -1
+  with pytest.raises(ValueError, match="s1_landscapes"):
+    experiment.validate(config)
+
+
 def test_bad_configs_are_rejected_naming_the_field():
   with pytest.raises(ValueError, match="variant"):
     config_lib.get_config("huge")
@@ -43,7 +53,7 @@ def test_bad_configs_are_rejected_naming_the_field():
     experiment.validate(config)
 
 
-S1_ONE_SHOT = "S1 one-shot"  # the row that does not reproduce here (see the README)
+S1_ONE_SHOT = "S1 one-shot"  # reproduces only with S1's per-step landscapes (see the README)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +66,10 @@ def single_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_s2_thinks_s1_does_not_and_the_transformer_leads_at_equal_steps(single_run):
-  """Every row but S1's one-shot advantage: thinking longer, energy descent, self-verification
-  against best-of-1 and a random pick, S1 worse with more steps and best-of-N, the equal-steps gap."""
+  """Every row: thinking longer, energy descent, self-verification against best-of-1 and a random
+  pick, S1's one-step advantage, S1 worse with more steps and best-of-N, the equal-steps gap."""
   config, workdir, result = single_run
-  failed = [c.as_dict() for c in result["comparisons"]
-            if not c.passed and not c.quantity.startswith(S1_ONE_SHOT)]
+  failed = [c.as_dict() for c in result["comparisons"] if not c.passed]
   assert not failed, (failed, result["report"])
   s2 = result["runs"]["s2_seed0"]["validation"]
   assert s2["bon_oracle"] < s2["bon"][config.bon_n] < s2["bon"][1]
@@ -68,10 +77,9 @@ def test_s2_thinks_s1_does_not_and_the_transformer_leads_at_equal_steps(single_r
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="S1 is not the better one-step predictor in our runs (S1 "
-                   "CE@1 0.08 nats above S2 CE@3); the research notes' prototype found it 0.05 "
-                   "below. Strict: a fix that makes it pass must update the README.")
 def test_s1_is_the_better_one_step_predictor(single_run):
+  """Reproduces once each S1 step has its own landscape token (the authors' time_embed): measured
+  S1 CE@1 0.08 nats below S2 CE@3; with one shared landscape it was 0.08 above."""
   _, _, result = single_run
   (row,) = [c for c in result["comparisons"] if c.quantity.startswith(S1_ONE_SHOT)]
   assert row.passed, row.as_dict()

@@ -1,0 +1,147 @@
+"""How the transformer-family training steps scale, and how close they come to the hardware limit.
+
+  python -m benchmarks.scaling [--family=ebt,induction] [--steps=10] [--quick]
+
+For each family (`ebt`: the S1 EBT training step, two detached second-order descent steps, and its
+equal-size baseline transformer; `induction`: the 2-layer transformer of experiments/induction_repeat
+on repeated tokens) and each size in a sweep of width, depth and sequence length, one child process
+(so that the OS's peak memory belongs to that size alone) measures:
+
+- ms per jitted training step (median of `--steps` after a warm-up),
+- XLA's FLOP count of the compiled step (`cost_analysis`; S1 has no while loop, so it is exact),
+- achieved FLOP/s as a fraction of a plain float32 matmul's, measured in the same process at the
+  largest square size that fits the step's own width (the issue's goal: >= 0.5 where matmul-bound),
+- peak resident memory of the child from the OS (`ru_maxrss`), which includes the ~0.3 GB of the
+  Python and XLA runtime themselves (the first row shows that floor),
+- compile time of the step.
+
+Printed as a table per family with each row's growth over the smallest size. Times are wall-clock on
+whatever machine runs this; compare ratios across machines, not seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+_FAMILY = flags.DEFINE_list("family", ["ebt", "induction"], "Families to sweep.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per size (after one warm-up step).")
+_QUICK = flags.DEFINE_bool("quick", False, "Two sizes per axis (a smoke run).")
+_CHILD = flags.DEFINE_string("child", None, "Internal: measure one size given as JSON.")
+
+# (d_model, num_layers, seq_len); batch 32 throughout (the studies' batch).
+BASE = (128, 2, 32)
+SWEEP = {"width": [(64, 2, 32), (128, 2, 32), (256, 2, 32), (512, 2, 32)],
+         "depth": [(128, 1, 32), (128, 2, 32), (128, 4, 32), (128, 8, 32)],
+         "sequence": [(128, 2, 16), (128, 2, 32), (128, 2, 64), (128, 2, 128)]}
+BATCH = 32
+
+
+def _median_seconds(fn, steps: int) -> float:
+  import jax
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
+def _matmul_flops_per_s(n: int) -> float:
+  import jax
+  a = jax.random.normal(jax.random.key(1), (n, n))
+  f = jax.jit(lambda x: x @ x)
+  return 2 * n ** 3 / _median_seconds(lambda: f(a), 10)
+
+
+def _step(family: str, arm: str, d: int, layers: int, seq: int):
+  """(jitted step, state, batch) of one family's training step at one size."""
+  import jax
+  import optax
+  from jaxlab import core
+  opt = optax.adamw(1e-3)
+  if family == "ebt":
+    from jaxlab.ebt import model, thinking
+    cfg = model.EBTConfig(vocab_size=104, d_model=d, num_heads=4, num_layers=layers,
+                          max_len=seq, num_landscapes=2 if arm == "S1" else 0)
+    batch = jax.random.randint(jax.random.key(0), (BATCH, seq + 1), 0, cfg.vocab_size)
+    if arm == "S1":
+      loss, params = thinking.make_loss(cfg, thinking.S1), thinking.init(jax.random.key(2), cfg,
+                                                                          thinking.S1)
+    else:
+      loss, params = thinking.baseline_loss(cfg), model.baseline_init(jax.random.key(2), cfg)
+  else:
+    from jaxlab.induction import model, repeated
+    cfg = model.TransformerConfig(num_outputs=64, num_layers=layers, num_heads=4, d_model=d,
+                                  vocab_size=64, positions="learned", max_len=seq,
+                                  mlp_ratio=None)
+    batch = repeated.periodic_tokens(jax.random.key(0), BATCH, 64, seq, 2, seq // 2)
+    loss = lambda p, b, k: repeated.next_token_loss(p, b, cfg, train_on="all")
+    params = model.transformer_init(jax.random.key(2), cfg)
+  state = core.init_train_state(params, opt, jax.random.key(3))
+  return jax.jit(core.make_train_step(loss, opt)), state, batch
+
+
+def child(spec: dict) -> dict:
+  import jax
+  step, state, batch = _step(spec["family"], spec["arm"], *spec["size"])
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  seconds = _median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
+  flops = _flops(compiled)
+  matmul_n = max(256, min(2048, 4 * spec["size"][0]))
+  peak = _matmul_flops_per_s(matmul_n)
+  rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux
+  return {"ms": 1e3 * seconds, "gflop": flops / 1e9, "of_matmul": flops / seconds / peak,
+          "matmul_gflops": peak / 1e9, "matmul_n": matmul_n, "rss_gb": rss_gb,
+          "compile_s": compile_s, "device": jax.devices()[0].device_kind}
+
+
+def main(argv):
+  del argv
+  if _CHILD.value:
+    print(json.dumps(child(json.loads(_CHILD.value))))
+    return
+  arms = {"ebt": ["S1", "baseline"], "induction": ["transformer"]}
+  sweep = {k: (v[:2] if _QUICK.value else v) for k, v in SWEEP.items()}
+  for family in _FAMILY.value:
+    if family not in arms:
+      raise app.UsageError(f"--family: unknown {family!r}; known: {sorted(arms)}")
+    for arm in arms[family]:
+      print(f"\n{family} / {arm}: batch {BATCH}, float32; growth = over the axis's first size")
+      print(f"{'axis':<9} {'d,L,S':<11} {'ms/step':>8} {'growth':>7} {'GFLOP':>8} "
+            f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9}")
+      for axis, sizes in sweep.items():
+        first = None
+        for size in sizes:
+          spec = {"family": family, "arm": arm, "size": size, "steps": _STEPS.value}
+          out = subprocess.run([sys.executable, "-m", "benchmarks.scaling",
+                                f"--child={json.dumps(spec)}"], capture_output=True, text=True)
+          if out.returncode:
+            print(f"{axis:<9} {size}: failed\n{out.stderr[-2000:]}")
+            continue
+          r = json.loads(out.stdout.strip().splitlines()[-1])
+          first = first or r
+          print(f"{axis:<9} {','.join(map(str, size)):<11} {r['ms']:8.2f} "
+                f"{r['ms'] / first['ms']:6.1f}x {r['gflop']:8.3f} {r['of_matmul']:9.2f} "
+                f"{r['rss_gb']:8.2f} {r['rss_gb'] / first['rss_gb']:6.2f}x {r['compile_s']:9.2f}")
+      print(f"(device: {r['device']}; matmul reference up to {r['matmul_n']}^2: "
+            f"{r['matmul_gflops']:.0f} GFLOP/s)")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,74 @@
+"""Per study: wall time, XLA compilations and their time, and the OS's peak memory of a whole run.
+
+  python -m benchmarks.studies [--studies=deep_linear,ebt] [--variant=quick]
+
+Each study's `--variant` config runs in its own child process (a cold compilation cache, and a
+peak resident memory, `ru_maxrss`, that belongs to that study alone), with a listener on JAX's
+backend-compile events: how many programs XLA compiled and how long that took, as a fraction of
+the run's wall time. A study that recompiles its step every chunk or every seed shows up here as a
+compile count that grows with its seeds or steps. Studies run one after another (the quick
+variants: about as long as `make demo`). Compare ratios across machines, not seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+_STUDIES = flags.DEFINE_list("studies", None, "Studies to run (default: all of reproduce.STUDIES).")
+_VARIANT = flags.DEFINE_string("variant", "quick", "Config variant of every study.")
+_CHILD = flags.DEFINE_string("child", None, "Internal: run one study and print its measurements.")
+
+
+def child(name: str, variant: str) -> dict:
+  import jax
+  from experiments import reproduce
+  compiles = []
+  jax.monitoring.register_event_duration_secs_listener(
+      lambda event, seconds, **kw: compiles.append(seconds)
+      if event == "/jax/core/compile/backend_compile_duration" else None)
+  (study,) = [make() for make in reproduce.STUDIES if make.__name__ == name]
+  begin = time.perf_counter()
+  with tempfile.TemporaryDirectory() as workdir:
+    result = study.run(study.get_config(variant), workdir)
+  wall = time.perf_counter() - begin
+  return {"wall_s": wall, "compiles": len(compiles), "compile_s": sum(compiles),
+          "passed": all(c.passed for c in result["comparisons"]),
+          "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
+
+
+def main(argv):
+  del argv
+  if _CHILD.value:
+    print("RESULT " + json.dumps(child(_CHILD.value, _VARIANT.value)))
+    return
+  from experiments import reproduce
+  known = [make.__name__ for make in reproduce.STUDIES]
+  names = _STUDIES.value or known
+  unknown = sorted(set(names) - set(known))
+  if unknown:
+    raise app.UsageError(f"--studies: unknown {unknown}; known: {known}")
+  print(f"variant {_VARIANT.value!r}; one child process per study")
+  print(f"{'study':<18} {'wall s':>8} {'compiles':>9} {'compile s':>10} {'compiling':>10} "
+        f"{'peak GB':>8} {'rows pass':>9}")
+  for name in names:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.studies", f"--child={name}",
+                          f"--variant={_VARIANT.value}"], capture_output=True, text=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode or not lines:
+      print(f"{name:<18} failed (exit {out.returncode}): {out.stderr.strip()[-500:]}")
+      continue
+    r = json.loads(lines[-1][len("RESULT "):])
+    print(f"{name:<18} {r['wall_s']:8.1f} {r['compiles']:9d} {r['compile_s']:10.1f} "
+          f"{r['compile_s'] / r['wall_s']:9.0%} {r['rss_gb']:8.2f} {str(r['passed']):>9}",
+          flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
