@@ -222,3 +222,26 @@ def test_extra_state_is_carried_by_the_step_and_survives_a_resume(tmp_path):
   resumed = run(str(tmp_path / "split"), 40)
   jax.tree.map(np.testing.assert_array_equal, full.state.extra, resumed.state.extra)
   jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+
+
+def test_training_traces_the_loss_once_across_chunks_calls_and_seeds(tmp_path):
+  """No recompiles: every chunk of a run, a resumed run and a second seed reuse one compiled chunk
+  (the loss is traced once: jit's trace counts, via a side effect that runs at trace time only)."""
+  task, _ = _problem()
+  traces = []
+
+  def loss(params, batch, key):
+    traces.append(1)
+    return dl.loss(params, batch, key)
+
+  optimizer = optax.sgd(0.05)
+  step = core.make_train_step(loss, optimizer)
+  run = lambda seed, steps, workdir=None: core.train(
+      step, core.init_train_state(_problem(seed=seed)[1], optimizer, jax.random.key(seed)),
+      (task.x, task.y), num_steps=steps, log_every=5, steps_per_chunk=10, checkpoint_every=20,
+      workdir=workdir, progress=False)
+  run(0, 40)  # four chunks
+  run(1, 40)  # another seed
+  run(2, 20, str(tmp_path))
+  run(2, 40, str(tmp_path))  # resumed from step 20
+  assert len(traces) == 1
