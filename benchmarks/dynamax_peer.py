@@ -9,7 +9,8 @@ For each size M x T x B (states x steps x sequences): a random HMM (`hmm.random_
 B sampled sequences, then the forward filter and the forward-backward smoother of both libraries,
 each vmapped over the sequences and jitted, with the same inputs (dynamax takes the per-step
 log-likelihoods log E[:, y_t], computed once outside the timed call for both). Printed: ms per call
-(median of --repeats after a compile call), the dynamax / jaxlab time ratio, and the largest
+(median of --repeats calls after a compile call, the two libraries timed in turn within each
+repeat), the dynamax / jaxlab time ratio, and the largest
 difference of the log-likelihoods and of the smoothed marginals (float64, so differences are
 rounding). Wall-clock on whatever machine runs this; compare ratios.
 """
@@ -24,19 +25,23 @@ from absl import app, flags
 
 _SIZES = flags.DEFINE_list("sizes", ["5x1000x256", "100x1000x16", "3x10000x64"],
                            "States x steps x sequences.")
-_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per runner.")
+_REPEATS = flags.DEFINE_integer("repeats", 15, "Timed calls per runner.")
 _X64 = flags.DEFINE_bool("x64", True, "float64 (the agreement check) or float32.")
 
 
-def _median_ms(fn, repeats: int) -> float:
+def _interleaved_ms(fns, repeats: int) -> list[float]:
+  """Median ms per call of each of `fns`, timed in turn within every repeat so that load from
+  other processes falls on all of them alike (after one compile call each)."""
   import jax
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
+  for fn in fns:
     jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t0)
-  return 1e3 * statistics.median(times)
+  times = [[] for _ in fns]
+  for _ in range(repeats):
+    for fn, out in zip(fns, times):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn())
+      out.append(time.perf_counter() - t0)
+  return [1e3 * statistics.median(t) for t in times]
 
 
 def main(argv):
@@ -69,7 +74,7 @@ def main(argv):
       a, d = ours(), theirs()
       dlog = float(jnp.max(jnp.abs(a.marginal_loglik - d.marginal_loglik)))
       dprob = float(jnp.max(jnp.abs(getattr(a, field) - getattr(d, field))))
-      ours_ms, theirs_ms = _median_ms(ours, _REPEATS.value), _median_ms(theirs, _REPEATS.value)
+      ours_ms, theirs_ms = _interleaved_ms([ours, theirs], _REPEATS.value)
       print(f"{size:<14} {name:<9} {ours_ms:10.2f} {theirs_ms:11.2f} "
             f"{theirs_ms / ours_ms:6.2f}x {dlog:12.1e} {dprob:10.1e}", flush=True)
 
