@@ -77,7 +77,7 @@ def main(argv):
   matmul_flops = 2 * n ** 3 / _time(matmul, a, steps=20)
   print(f"plain {n}x{n} matmul: {matmul_flops / 1e9:.1f} GFLOP/s")
   print(f"{'runner':<30} {'ms/step':>9} {'x baseline':>11} {'GFLOP/step':>11} "
-        f"{'FLOP ratio':>11} {'of matmul':>10}")
+        f"{'FLOP ratio':>11} {'time/FLOP':>10} {'of matmul':>10}")
   base_time = base_flops = None
   def body_flops(params, think):
     """One frozen descent step (energy and its gradient in the candidates) on the batch the loss
@@ -106,8 +106,9 @@ def main(argv):
     if base_time is None:
       base_time, base_flops = seconds, flops
     print(f"{name:<30} {1e3 * seconds:9.2f} {seconds / base_time:11.2f} {flops / 1e9:11.3f} "
-          f"{flops / base_flops:11.2f} {flops / seconds / matmul_flops:10.2f}", flush=True)
-  print("time ratio near the FLOP ratio: the step costs what its arithmetic says, no more.")
+          f"{flops / base_flops:11.2f} {seconds / base_time / (flops / base_flops):10.2f} "
+          f"{flops / seconds / matmul_flops:10.2f}", flush=True)
+  print("time/FLOP: the time ratio over the FLOP ratio; 1 = the step costs what its arithmetic says.")
   print("expected (paper): one EBT step ~3.3x the baseline; a K-step chain ~(K + 1) x that "
         "with replay adding half a batch")
 
