@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,9 +37,9 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
 from experiments.hmm_emulation import config as config_lib
+from experiments.hmm_emulation import experiment
 from jaxlab import core
 from jaxlab.hmm_rnn import emulation, model, statistics
 from jaxlab.hmm_rnn import hmm as hmm_lib
@@ -49,7 +49,7 @@ config = config_lib.get_config("quick")
 name = config.hmms[0]
 hmm = hmm_lib.by_name(name)
 num_symbols = hmm.emission.shape[1]
-sinkhorn = emulation.SinkhornConfig(blur=config.blur)
+sinkhorn = experiment.sinkhorn_config(config)
 key = jax.random.fold_in(jax.random.key(config.seed), 1000)
 
 # %% [markdown]
@@ -69,8 +69,7 @@ print(f"noise floor {floor.noise_floor_mean:.3f} +- {floor.noise_floor_std:.3f},
       f"control {floor.shuffled_mean:.3f}")
 
 # %%
-optimizer = optax.chain(optax.clip_by_global_norm(config.clip_norm),
-                        optax.adam(config.learning_rate, b1=0.9, b2=config.beta2))
+optimizer = experiment.make_optimizer(config)  # Adam, clipped, cosine-decayed learning rate
 k_init = jax.random.key(config.seed)
 params = model.init(k_init, config.hidden_size, config.input_dim, num_symbols)
 state = core.init_train_state(params, optimizer, jax.random.fold_in(k_init, 1))

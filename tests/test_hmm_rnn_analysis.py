@@ -154,6 +154,32 @@ def test_expected_residency_on_networks_with_known_switching():
   assert rt.tolist() == [50.0, 50.0]
 
 
+def test_snapshot_summary_of_networks_with_known_switching():
+  # The coin net: h = [relu(x), relu(-x)], logits = h. Sampled symbol 0 has probability sigmoid(x),
+  # independently each step, so changes per sequence are (T - 1) 2 E[p] E[1 - p] = (T - 1) / 2; its
+  # argmax flips with probability 1/2 (residency 2, never a cluster); W_hh = 0: no unstable state.
+  coin = _params([[1.0, -1.0]], np.zeros((2, 2)), np.eye(2))
+  summary = analysis.summarise_snapshot(coin, jax.random.key(8), length=30, batch=1024,
+                                        num_states=400)
+  np.testing.assert_allclose(summary.changes_mean, 14.5, atol=3 * np.sqrt(29 / 4 / 1024))
+  np.testing.assert_allclose(summary.mean_residency, 2.0, atol=0.1)
+  assert summary.cluster_fraction == 0.0 and summary.unstable_fraction == 0.0
+  assert summary.trajectory_2d.shape == (400, 2)
+  # Both units vote for symbol 0 with weight 10: the argmax never changes (residency 50, the cap)
+  # and a state is a cluster iff softmax confidence > 0.8, i.e. 10 |x| > log 4:
+  # P(|x| > 0.1386) = 0.8898 for x ~ N(0, 1), independent across states (s.e. 0.016 at 400).
+  frozen = dict(coin, w_out=jnp.asarray([[10.0, 0.0], [10.0, 0.0]]))
+  summary = analysis.summarise_snapshot(frozen, jax.random.key(8), length=30, batch=1024,
+                                        num_states=400)
+  assert summary.mean_residency == 50.0
+  np.testing.assert_allclose(summary.cluster_fraction, 0.8898, atol=3 * 0.016)
+  # a unit that amplifies itself (W_hh = 1.5 on an active unit) is locally unstable there
+  growing = _params([[1.0, -1.0]], np.diag([1.5, 0.0]), np.eye(2))
+  radius = analysis._spectral_radii(growing, jnp.asarray([[1.0, 0.0], [0.0, 1.0]]),
+                                    jnp.zeros((2, 1)))
+  np.testing.assert_allclose(radius, [1.5, 0.0])
+
+
 def test_region_classification_counts():
   residency = jnp.array([1.0, 1.9, 2.0, 5.0, 8.0, 8.5, 20.0, 30.0, 50.0, 1.0])
   max_prob = jnp.array([0.9, 0.5, 0.9, 0.9, 0.4, 0.81, 0.99, 0.8, 0.95, 0.3])

@@ -85,6 +85,21 @@ def test_resume_continues_from_the_checkpoint_and_matches_an_uninterrupted_run_b
   assert sorted(os.listdir(tmp_path / "split" / "checkpoints" / "train")) == ["100", "150", "200"]
 
 
+def test_every_kept_checkpoint_restores_as_a_snapshot_of_training(tmp_path):
+  full = _run(str(tmp_path / "full"), 100)
+  kept = _run(str(tmp_path / "kept"), 200, keep_checkpoints=5)
+  ckpt = core.Checkpointer(tmp_path / "kept" / "checkpoints" / "train", every=1)
+  try:
+    assert ckpt.steps() == [50, 100, 150, 200]
+    # the snapshot at step 100 is the state a 100-step run ends in
+    jax.tree.map(np.testing.assert_array_equal, ckpt.restore(100, kept.state).params,
+                 full.state.params)
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at step 120 .*kept: \[50, 100, 150, 200\]"):
+      ckpt.restore(120, kept.state)
+  finally:
+    ckpt.close()
+
+
 def test_metrics_jsonl_has_one_row_per_log_interval_with_run_tag(tmp_path):
   _run(str(tmp_path), 100)
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]

@@ -46,7 +46,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "length", "hidden_size", "input_dim", "noise_std", "batch_size", "blur", "learning_rate",
       "beta2", "clip_norm", "num_steps", "log_every", "checkpoint_every", "floor_repeats",
       "eval_batches", "stats_sequences", "analysis_length", "fixed_point_steps", "num_kick_neurons",
-      "population_size"])
+      "population_size", "snapshot_states"])
   if not config.hmms:
     raise ValueError("config.hmms must name at least one HMM")
   for name in config.hmms:
@@ -54,6 +54,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.burn_in < 0 or config.initial_state_std < 0:
     raise ValueError(f"config.burn_in and config.initial_state_std must be >= 0, got "
                      f"{config.burn_in} and {config.initial_state_std}")
+  if not 0 < config.final_lr_fraction <= 1:
+    raise ValueError(f"config.final_lr_fraction must be in (0, 1], got {config.final_lr_fraction}")
+  if not 0 < config.sinkhorn_decay <= 1 or config.sinkhorn_iterations < 1:
+    raise ValueError(f"config.sinkhorn_decay must be in (0, 1] and config.sinkhorn_iterations >= 1, "
+                     f"got {config.sinkhorn_decay} and {config.sinkhorn_iterations}")
+  if config.num_steps % config.checkpoint_every:
+    raise ValueError(f"config.num_steps={config.num_steps} must be a multiple of "
+                     f"config.checkpoint_every={config.checkpoint_every} (the snapshot interval)")
   if config.floor_repeats < 2 or config.eval_batches < 2:
     raise ValueError("config.floor_repeats and config.eval_batches must be >= 2 (a spread is needed)")
 
@@ -67,10 +75,27 @@ def exact_statistics(hmm: hmm_lib.HMM, length: int) -> dict[str, np.ndarray]:
           "changes": float(theory.expected_changes(stationary, transition, emission, length))}
 
 
+def sinkhorn_config(config) -> emulation.SinkhornConfig:
+  return emulation.SinkhornConfig(blur=config.blur, anneal_from=config.sinkhorn_anneal_from,
+                                  decay=config.sinkhorn_decay,
+                                  max_iterations=config.sinkhorn_iterations)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Adam with the paper's betas and gradient-norm clip; the learning rate decays (cosine) to
+  config.final_lr_fraction of its start: at a constant rate the emission statistics keep drifting
+  within the loss's noise floor (a batch resolves them only to a few hundredths)."""
+  learning_rate = config.learning_rate
+  if config.final_lr_fraction < 1:
+    learning_rate = optax.cosine_decay_schedule(config.learning_rate, config.num_steps,
+                                                alpha=config.final_lr_fraction)
+  return optax.chain(optax.clip_by_global_norm(config.clip_norm),
+                     optax.adam(learning_rate, b1=0.9, b2=config.beta2))
+
+
 def train_emulator(config, hmm, name, workdir):
-  sinkhorn = emulation.SinkhornConfig(blur=config.blur)
-  optimizer = optax.chain(optax.clip_by_global_norm(config.clip_norm),
-                          optax.adam(config.learning_rate, b1=0.9, b2=config.beta2))
+  sinkhorn = sinkhorn_config(config)
+  optimizer = make_optimizer(config)
   key = jax.random.key(config.seed)
   params = model.init(key, config.hidden_size, config.input_dim, hmm.emission.shape[1])
   state = core.init_train_state(params, optimizer, jax.random.fold_in(key, 1))
@@ -78,17 +103,29 @@ def train_emulator(config, hmm, name, workdir):
                              initial_state_std=config.initial_state_std, burn_in=config.burn_in,
                              sinkhorn=sinkhorn)
   task = emulation.EmulationTask(hmm, jnp.asarray(config.noise_std))
-  return core.train(
+  result = core.train(
       core.make_train_step(loss, optimizer), state, task, num_steps=config.num_steps,
       log_every=config.log_every, checkpoint_every=config.checkpoint_every, workdir=workdir,
-      run_name=f"rnn_{name}",
+      keep_checkpoints=config.num_steps // config.checkpoint_every + 1, run_name=f"rnn_{name}",
       batch_fn=lambda data, k: emulation.hmm_batches(data, k, config.batch_size, config.length),
       progress=core.Progress(label=f"[{name}] "))
+  return result, _snapshots(workdir, f"rnn_{name}", state)
+
+
+def _snapshots(workdir, run_name, template) -> tuple[np.ndarray, list[dict]]:
+  """(steps, params) of every checkpoint of the run, the initial parameters first."""
+  ckpt = core.Checkpointer(os.path.join(workdir, "checkpoints", run_name), every=1)
+  try:
+    steps = ckpt.steps()
+    params = [template.params] + [ckpt.restore(s, template).params for s in steps]
+  finally:
+    ckpt.close()
+  return np.array([0] + steps), params
 
 
 def evaluate(config, hmm, params, key) -> dict[str, Any]:
   """Final divergences on fresh batches, and emission statistics of many RNN sequences."""
-  sinkhorn = emulation.SinkhornConfig(blur=config.blur)
+  sinkhorn = sinkhorn_config(config)
   num_symbols = hmm.emission.shape[1]
 
   @jax.jit
@@ -122,8 +159,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     hmm = hmm_lib.by_name(name)
     key = jax.random.fold_in(jax.random.key(config.seed), 1000 + index)
     floor = emulation.noise_floor(key, hmm, config.batch_size, config.length, config.floor_repeats,
-                                  emulation.SinkhornConfig(blur=config.blur))
-    result = train_emulator(config, hmm, name, workdir)
+                                  sinkhorn_config(config))
+    result, (snapshot_steps, snapshots) = train_emulator(config, hmm, name, workdir)
     studies[name] = {
         "exact": exact_statistics(hmm, config.length), "floor": floor,
         "steps": np.array([row["step"] for row in result.history]),
@@ -132,10 +169,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                                              for row in result.history]),
         "rnn": evaluate(config, hmm, result.state.params, jax.random.fold_in(key, 7)),
         "mechanism": mechanism.analyse(config, result.state.params, jax.random.fold_in(key, 8)),
+        "evolution": mechanism.training_evolution(config, snapshot_steps, snapshots,
+                                                  jax.random.fold_in(key, 9)),
         "params": result.state.params}
   comparisons = [row for name in config.hmms
                  for row in _comparisons(name, studies[name])
-                 + mechanism.comparisons(name, studies[name]["mechanism"], config)]
+                 + mechanism.comparisons(name, studies[name]["mechanism"], config)
+                 + mechanism.evolution_comparisons(name, studies[name]["evolution"],
+                                                   studies[name]["exact"]["changes"],
+                                                   config.num_steps)]
   figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, figdir))
   return {"comparisons": comparisons, "figures": figures, "studies": studies}
 
@@ -204,6 +246,8 @@ def _figures(config, studies, figdir) -> dict[str, str]:
     figures[f"emulation_{name}"] = plotting.save(fig, os.path.join(figdir, f"emulation_{name}.png"))
     figures[f"mechanism_{name}"] = _mechanism_figure(config, name, study,
                                                      os.path.join(figdir, f"mechanism_{name}.png"))
+    figures[f"evolution_{name}"] = _evolution_figure(name, study,
+                                                     os.path.join(figdir, f"evolution_{name}.png"))
   return figures
 
 
@@ -270,3 +314,39 @@ def _mechanism_figure(config, name, study, path) -> str:
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
 
+
+
+def _evolution_figure(name, study, path) -> str:
+  evo = study["evolution"]
+  steps = evo["steps"]
+  fig, axes = plotting.figure_grid(3)
+  ax = axes[0]
+  ax.plot(steps, evo["changes"] / study["exact"]["changes"], "o-", markersize=3,
+          label="changes per sequence / exact")
+  ax.plot(steps, evo["cluster_fraction"], "s-", markersize=3, label="fraction of time in clusters")
+  ax.plot(steps, evo["unstable_fraction"], "^-", markersize=3,
+          label="fraction of states with |lambda| > 1")
+  if evo["switch_step"] is not None:
+    ax.axvline(evo["switch_step"], color="k", linestyle=":", linewidth=1, label="switch")
+  ax.axhline(1.0, color="0.6", linewidth=0.5)
+  ax.set_yscale("symlog", linthresh=1.0)
+  ax.set_xlabel("training step")
+  ax.set_title(f"{name}: training snapshots", fontsize=9)
+  ax.legend(frameon=False, fontsize=6)
+  ax = axes[1]
+  ax.plot(steps, evo["mean_residency"], "o-", markersize=3)
+  ax.set_xlabel("training step")
+  ax.set_ylabel("mean residency time (steps, capped at 50)")
+  ax.set_title("how long the output persists", fontsize=9)
+  ax = axes[2]
+  chosen = np.unique(np.linspace(0, len(steps) - 1, 6).round().astype(int))
+  colors = plotting.colors(len(chosen))
+  for color, index in zip(colors, chosen):
+    trajectory = evo["summaries"][index].trajectory_2d
+    ax.scatter(trajectory[:, 0], trajectory[:, 1], s=1, color=color, alpha=0.5,
+               label=f"step {int(steps[index])}")
+  ax.set_xlabel("PC 1 (final network)")
+  ax.set_ylabel("PC 2")
+  ax.set_title("noise-driven states of each snapshot", fontsize=9)
+  ax.legend(frameon=False, fontsize=6, markerscale=4)
+  return plotting.save(fig, path)

@@ -102,6 +102,18 @@ class Checkpointer:
     self.check_compatible(step, template)
     return self._ckptr.load(step, _abstract(template))
 
+  def steps(self) -> list[int]:
+    """The steps of the checkpoints kept, oldest first (e.g. the snapshots of a training run)."""
+    return sorted(int(c.step) for c in self._ckptr.checkpoints)
+
+  def restore(self, step: int, template: PyTree) -> PyTree:
+    """The checkpoint of `step` restored onto `template`; raises naming the steps kept if absent."""
+    kept = self.steps()
+    if step not in kept:
+      raise FileNotFoundError(f"no checkpoint at step {step} in {self.directory}; kept: {kept}")
+    self.check_compatible(step, template)
+    return self._ckptr.load(step, _abstract(template))
+
   def close(self) -> None:
     self._ckptr.close()
 

@@ -626,3 +626,48 @@ def changes_per_sequence_under_scaling(params: dict, key: jax.Array, units,
   results = [_switching(scale_units(params, units, f, target=target), key, noise_std, batch, length,
                         burn_in, readout) for f in factors]
   return _collect(factors, results)
+
+
+# ----------------------------------------------------------------------------- training snapshots
+
+
+class Snapshot(NamedTuple):
+  changes_mean: float  # output changes per sequence (Gumbel-sampled, after burn_in noise-driven steps)
+  cluster_fraction: float  # fraction of on-trajectory states in clusters (`classify_regions`)
+  mean_residency: float  # mean expected residency time of those states
+  unstable_fraction: float  # fraction of those states whose Jacobian has an eigenvalue |lam| > 1
+  trajectory_2d: np.ndarray  # [T, 2] the noise-driven trajectory on `pcs`' top-2 components
+
+
+def summarise_snapshot(params: dict, key: jax.Array, *, noise_std: float = 1.0, length: int = 30,
+                       batch: int = 1024, num_states: int = 1000, burn_in: int = 100,
+                       pcs: PrincipalComponents | None = None) -> Snapshot:
+  """What one training snapshot does (Torre et al.'s training evolution, mechint_evo.py, read with
+  this module's measures): its switching rate, how much of its noise-driven trajectory sits in
+  clusters (RT > 8, confident), the mean residency time, how often the local linearisation is
+  unstable (mechint.py counts unstable eigenvalues along trajectories), and the trajectory itself
+  on `pcs` (e.g. the final network's components, so snapshots share axes). The same key for every
+  snapshot gives common random numbers, so differences between snapshots are not sampling noise."""
+  d, hidden, _ = _sizes(params)
+  if num_states < 2 or burn_in < 0:
+    raise ValueError(f"need num_states >= 2 and burn_in >= 0, got {num_states}, {burn_in}")
+  k_switch, k_traj, k_rt = jax.random.split(key, 3)
+  changes, _ = _switching(params, k_switch, noise_std, batch, length, burn_in, "sample")
+  inputs = noise_std * jax.random.normal(k_traj, (1, burn_in + num_states, d))
+  states = model.run(params, inputs)[0, burn_in:]
+  residency = expected_residency_times(params, k_rt, states, noise_std=noise_std)
+  regions = classify_regions(residency, max_probability(params, states))
+  # the Jacobian at a state is that of the map at the input that follows it: sample one
+  next_inputs = noise_std * jax.random.normal(jax.random.fold_in(k_traj, 1), (num_states, d))
+  radius = _spectral_radii(params, states, next_inputs)
+  if pcs is None:
+    pcs = principal_components(states, 2)
+  return Snapshot(float(jnp.mean(changes)), float(regions.fractions[CLUSTER]),
+                  float(jnp.mean(residency)), float(np.mean(radius > 1.0)),
+                  np.asarray(project(pcs, states)[:, :2]))
+
+
+def _spectral_radii(params, states, inputs):
+  jac = jax.jit(jax.vmap(lambda h, x: jax.jacobian(lambda s: model.step(params, s, x))(h)))(
+      states, inputs)
+  return np.max(np.abs(np.linalg.eigvals(np.asarray(jac, dtype=np.float64))), axis=-1)
