@@ -280,6 +280,27 @@ def test_family_exact_statistics(name):
     np.testing.assert_allclose(e[:, 2], 0.99 * np.arange(m) / (m - 1), atol=1e-15)
 
 
+def test_noise_free_and_rescaled_variants_of_a_chain():
+  two = hmm_lib.by_name("two")
+  clean = hmm_lib.without_rare_symbols(two)
+  np.testing.assert_allclose(clean.emission, [[1, 0, 0], [0, 0, 1]], atol=1e-12)
+  np.testing.assert_array_equal(clean.transition, two.transition)
+  stationary = theory.stationary_distribution(np.asarray(clean.transition))
+  # without its 1% noise symbol the chain repeats a symbol exactly when it stays: 0.95
+  np.testing.assert_allclose(theory.repeat_probabilities(
+      stationary, np.asarray(clean.transition), np.asarray(clean.emission))[[0, 2]], 0.95)
+  faster = hmm_lib.scale_switching(two, 1.2)
+  np.testing.assert_allclose(faster.transition, [[0.94, 0.06], [0.06, 0.94]], atol=1e-12)
+  np.testing.assert_array_equal(faster.emission, two.emission)
+  cyclic = hmm_lib.by_name("cyclic")
+  frozen = hmm_lib.scale_switching(cyclic, 0.0)
+  np.testing.assert_array_equal(frozen.transition, np.eye(4))
+  with pytest.raises(ValueError, match="no symbol has stationary probability below 0.05"):
+    hmm_lib.without_rare_symbols(cyclic)  # marginal [.25, .5, .25]
+  with pytest.raises(ValueError, match="switching probability exceed 1"):
+    hmm_lib.scale_switching(two, 30.0)
+
+
 def test_run_length_identities():
   a = np.asarray(hmm_lib.by_name("four").transition)
   # with the identity emission, output runs are hidden dwell times: survival a_ii^(d-1)

@@ -64,6 +64,20 @@ def test_noise_floor_lies_below_the_time_shuffled_control():
   assert floor.shuffled_mean > 1.5 * floor.noise_floor_mean
 
 
+def test_divergence_between_hmms_resolves_large_differences_only():
+  two = hmm_lib.by_name("two")
+  key = jax.random.key(6)
+  floor = emulation.noise_floor(key, two, 128, 20, repeats=4)
+  same = emulation.divergence_between(key, two, two, 128, 20, repeats=4)
+  # the same HMM against itself is the floor (other draws, so within its spread)
+  assert abs(same[0] - floor.noise_floor_mean) < 3 * floor.noise_floor_std + 3 * same[1]
+  # a chain that switches 5x as often is far off
+  fast = emulation.divergence_between(key, two, hmm_lib.scale_switching(two, 5.0), 128, 20, 4)
+  assert fast[0] > floor.noise_floor_mean + 5 * floor.noise_floor_std
+  with pytest.raises(ValueError, match="emit 2 and 3 symbols"):
+    emulation.divergence_between(key, two, hmm_lib.make([1.0], [[1.0]], [[0.5, 0.5]]), 8, 4)
+
+
 def test_emission_statistics_on_a_hand_made_batch():
   symbols = jnp.array([[0, 0, 2, 2, 2], [1, 0, 0, 0, 0]])
   np.testing.assert_array_equal(statistics.changes_per_sequence(symbols), [1, 1])

@@ -134,3 +134,25 @@ def noise_floor(key: jax.Array, hmm: hmm_lib.HMM, batch_size: int, length: int, 
   values = np.array([[float(v) for v in one(k)] for k in jax.random.split(key, repeats)])
   return Floor(float(values[:, 0].mean()), float(values[:, 0].std(ddof=1)),
                float(values[:, 1].mean()), float(values[:, 1].std(ddof=1)))
+
+
+def divergence_between(key: jax.Array, hmm: hmm_lib.HMM, other: hmm_lib.HMM, batch_size: int,
+                       length: int, repeats: int = 8,
+                       sinkhorn: SinkhornConfig = SinkhornConfig()) -> tuple[float, float]:
+  """(mean, s.d.) over `repeats` draws of the divergence between a batch of `other`'s sequences and
+  one of `hmm`'s: how a model that emits exactly `other` would score. Read against `noise_floor`, it
+  gives the loss's resolution: an `other` within a few floor s.d. is one the loss cannot tell from
+  the target at this batch size (e.g. `hmm_lib.without_rare_symbols(hmm)`)."""
+  if other.emission.shape[1] != hmm.emission.shape[1]:
+    raise ValueError(f"the HMMs emit {other.emission.shape[1]} and {hmm.emission.shape[1]} symbols")
+  num_symbols = hmm.emission.shape[1]
+
+  @jax.jit
+  def one(key):
+    k1, k2 = jax.random.split(key)
+    a = jax.nn.one_hot(hmm_lib.sample(k1, other, batch_size, length)[1], num_symbols)
+    b = jax.nn.one_hot(hmm_lib.sample(k2, hmm, batch_size, length)[1], num_symbols)
+    return sequence_divergence(a, b, sinkhorn)
+
+  values = np.array([float(one(k)) for k in jax.random.split(key, repeats)])
+  return float(values.mean()), float(values.std(ddof=1))

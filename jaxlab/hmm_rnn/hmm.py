@@ -132,6 +132,37 @@ def cyclic(stay: float = 0.95) -> HMM:
   return make(np.full(4, 0.25), a, e)
 
 
+def without_rare_symbols(hmm: HMM, threshold: float = 0.05) -> HMM:
+  """The same chain with every symbol whose stationary output probability is below `threshold`
+  (the linear chains' 1% noise symbol) never emitted: each state's mass on it moves to that state's
+  most likely symbol. Raises if no symbol is that rare."""
+  transition, emission = np.asarray(hmm.transition), np.array(hmm.emission)
+  stationary = _stationary(transition)
+  rare = stationary @ emission < threshold
+  if not rare.any():
+    raise ValueError(f"no symbol has stationary probability below {threshold}")
+  top = np.argmax(np.where(rare[None, :], -1.0, emission), axis=1)
+  emission[np.arange(len(top)), top] += emission[:, rare].sum(axis=1)
+  emission[:, rare] = 0.0
+  return make(hmm.initial, transition, emission)
+
+
+def scale_switching(hmm: HMM, factor: float) -> HMM:
+  """The same HMM with every off-diagonal transition probability multiplied by `factor` (stay
+  probabilities absorb the difference): a chain that switches `factor` times as often."""
+  transition = np.asarray(hmm.transition)
+  off = transition * (1 - np.eye(len(transition))) * factor
+  if np.any(off.sum(axis=1) > 1):
+    raise ValueError(f"factor {factor} makes a state's switching probability exceed 1")
+  return make(hmm.initial, off + np.diag(1 - off.sum(axis=1)), hmm.emission)
+
+
+def _stationary(transition: np.ndarray) -> np.ndarray:
+  values, vectors = np.linalg.eig(transition.T)
+  p = np.real(vectors[:, np.argmin(np.abs(values - 1))])
+  return p / p.sum()
+
+
 FAMILIES: dict[str, Callable[[], HMM]] = {
     "two": lambda: linear_chain(2), "three": lambda: linear_chain(3),
     "four": lambda: linear_chain(4), "five": lambda: linear_chain(5),
