@@ -6,7 +6,10 @@ independent HMM batches) and a time-shuffled control, trains the RNN with the en
 checkpointed), then compares the trained network's emissions with the exact statistics of
 `theory.hmm`: the final divergence reaches the floor (within 3 s.d.) and lies far below the shuffled
 control; frequent-symbol repeat probabilities within 0.02 and output changes per sequence within 20%
-(issue 5). Writes `config.json`, `metrics.jsonl`, `checkpoints/`, `figures/*.png`, `results.json`.
+(issue 5). `loss_resolution` scores exactly sampled near-miss HMMs (without the rare symbol,
+switching 1.2x as often) against the floor: what a batch of this size can see. Every checkpoint is
+kept as a training snapshot for `mechanism.training_evolution`. Writes `config.json`,
+`metrics.jsonl`, `checkpoints/`, `figures/*.png`, `results.json`.
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0 < config.final_lr_fraction <= 1:
     raise ValueError(f"config.final_lr_fraction must be in (0, 1], got {config.final_lr_fraction}")
   if not 0 < config.sinkhorn_decay <= 1 or config.sinkhorn_iterations < 1:
-    raise ValueError(f"config.sinkhorn_decay must be in (0, 1] and config.sinkhorn_iterations >= 1, "
-                     f"got {config.sinkhorn_decay} and {config.sinkhorn_iterations}")
+    raise ValueError(f"config.sinkhorn_decay must be in (0, 1] and config.sinkhorn_iterations "
+                     f">= 1, got {config.sinkhorn_decay} and {config.sinkhorn_iterations}")
   if config.num_steps % config.checkpoint_every:
     raise ValueError(f"config.num_steps={config.num_steps} must be a multiple of "
                      f"config.checkpoint_every={config.checkpoint_every} (the snapshot interval)")
@@ -238,8 +241,8 @@ def _comparisons(name, study) -> list[common.Comparison]:
   frequent = np.flatnonzero(exact["marginal"] > FREQUENT)[0]
   rows.append(common.Comparison(
       f"{name}: an HMM switching {SWITCHING_FACTOR:g}x as often (P(y'=y|y={frequent}) "
-      f"{resolution['faster']['repeat'][frequent]:.4f}) scores within the floor + {FLOOR_SDS:g} s.d.: "
-      f"the loss resolves repeat probabilities no finer", bound,
+      f"{resolution['faster']['repeat'][frequent]:.4f}) scores within the floor + "
+      f"{FLOOR_SDS:g} s.d.: the loss resolves repeat probabilities no finer", bound,
       resolution["faster"]["divergence"], relation="<="))
   return rows
 
@@ -352,7 +355,6 @@ def _mechanism_figure(config, name, study, path) -> str:
                f"switching {ablation.baseline:.2f} -> {ablation.changes.min():.2f}", fontsize=7)
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
-
 
 
 def _evolution_figure(name, study, path) -> str:

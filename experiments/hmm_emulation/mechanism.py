@@ -6,8 +6,10 @@ finder (one fixed point, and for a bias-free ReLU network it is h = 0), its Jaco
 noise-driven trajectory on its top principal components (winding around the fixed point against a
 time-shuffled control), residency-time regions (clusters, kick zones, transitions), kick neurons and
 the noise-integrating populations that drive them, and the switching rate as either group is scaled
-(against a random group of the same size). `exact_homogeneity` checks the identity behind every
-noise sweep of this model: from h_0 = 0, noise s.d. sigma gives hidden states sigma h exactly.
+(against a random group of the same size). `training_evolution` summarises every training snapshot
+and finds the step where the network switches into noise-driven switching. `exact_homogeneity`
+checks the identity behind every noise sweep of this model: from h_0 = 0, noise s.d. sigma gives
+hidden states sigma h exactly.
 """
 
 from __future__ import annotations
@@ -137,7 +139,6 @@ def evolution_comparisons(name, evolution, exact_changes, num_steps) -> list[com
                         SWITCH_WIDTH, np.inf if width is None else width / num_steps,
                         relation="<="),
   ]
-
 
 
 def comparisons(name, result, config) -> list[common.Comparison]:

@@ -31,6 +31,9 @@ mechanistic-interpretability analyses (section numbers not checked), as read in 
   themselves); `forward_inj` scales the recurrent input of kick neurons (`c`) and the noise input of
   the integrating populations (`cn`) by mu in [0, 2] (steps of 0.1). The kick neurons themselves
   were picked by hand there; `find_kick_neurons` gives a documented criterion instead.
+- mechint_evo.py / mechint.py's training evolution: per-epoch snapshots of the network, their
+  noise-driven trajectories on the final network's PCs, showing when training switches into
+  noise-driven switching (`summarise_snapshot`).
 """
 
 from __future__ import annotations
@@ -632,7 +635,7 @@ def changes_per_sequence_under_scaling(params: dict, key: jax.Array, units,
 
 
 class Snapshot(NamedTuple):
-  changes_mean: float  # output changes per sequence (Gumbel-sampled, after burn_in noise-driven steps)
+  changes_mean: float  # output changes per sequence (Gumbel-sampled, after burn_in noisy steps)
   cluster_fraction: float  # fraction of on-trajectory states in clusters (`classify_regions`)
   mean_residency: float  # mean expected residency time of those states
   unstable_fraction: float  # fraction of those states whose Jacobian has an eigenvalue |lam| > 1
@@ -668,6 +671,10 @@ def summarise_snapshot(params: dict, key: jax.Array, *, noise_std: float = 1.0, 
 
 
 def _spectral_radii(params, states, inputs):
-  jac = jax.jit(jax.vmap(lambda h, x: jax.jacobian(lambda s: model.step(params, s, x))(h)))(
-      states, inputs)
-  return np.max(np.abs(np.linalg.eigvals(np.asarray(jac, dtype=np.float64))), axis=-1)
+  return np.max(np.abs(np.linalg.eigvals(np.asarray(_jacobians_along(params, states, inputs),
+                                                    dtype=np.float64))), axis=-1)
+
+
+@jax.jit
+def _jacobians_along(params, states, inputs):
+  return jax.vmap(lambda h, x: jax.jacobian(lambda s: model.step(params, s, x))(h))(states, inputs)
