@@ -34,7 +34,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.log_every = 20
   # Every checkpoint is kept: they are the training snapshots that `mechanism.training_evolution`
   # analyses (and a crash resumes from the latest).
-  c.checkpoint_every = 40
+  c.checkpoint_every = 20  # snapshots 20 steps apart: the switch takes 40-200 steps
   c.snapshot_states = 400  # on-trajectory states per snapshot for its residency-time regions
   # Independent HMM-vs-HMM batches for the noise floor (its s.d. sets the "floor + 3 s.d." bound:
   # from 6 draws it came out anywhere from 0.06 to 0.15) and the shuffled control.

@@ -238,12 +238,8 @@ def _comparisons(name, study) -> list[common.Comparison]:
         f"{name}: the HMM without its rare symbol (an emulator that never emits it) scores within "
         f"the floor + {FLOOR_SDS:g} s.d.: the loss cannot see that symbol at this batch",
         bound, resolution["noise_free"]["divergence"], relation="<="))
-  frequent = np.flatnonzero(exact["marginal"] > FREQUENT)[0]
-  rows.append(common.Comparison(
-      f"{name}: an HMM switching {SWITCHING_FACTOR:g}x as often (P(y'=y|y={frequent}) "
-      f"{resolution['faster']['repeat'][frequent]:.4f}) scores within the floor + "
-      f"{FLOOR_SDS:g} s.d.: the loss resolves repeat probabilities no finer", bound,
-      resolution["faster"]["divergence"], relation="<="))
+  # How the loss scores a chain switching SWITCHING_FACTOR x as often depends on the batch (inside
+  # the floor's spread at 512, well above it at 1024): drawn in the loss figure, not asserted.
   return rows
 
 
@@ -257,6 +253,12 @@ def _figures(config, studies, figdir) -> dict[str, str]:
     band = floor.noise_floor_mean + np.array([-3, 3]) * floor.noise_floor_std
     ax.axhspan(*band, color="0.8", label="noise floor +- 3 s.d.")
     ax.axhline(floor.shuffled_mean, color="k", linestyle="--", linewidth=1, label="time-shuffled HMM")
+    near_misses = (("faster", f"HMM switching {SWITCHING_FACTOR:g}x as often", "tab:red"),
+                   ("noise_free", "HMM without its rare symbol", "tab:green"))
+    for label, text, color in near_misses:
+      if label in study["resolution"]:
+        ax.axhline(study["resolution"][label]["divergence"], color=color, linestyle=":",
+                   linewidth=1, label=text)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("Sinkhorn divergence")
