@@ -5,7 +5,10 @@
 1. scan-chunked training (`core.train`) vs one jitted call per step: steps/s ratio;
 2. vmapped populations of each of `--seeds` seeds (same steps): wall time, time per seed, and the
    ratio to one seed's time;
-3. compile time of the training step and of one scanned chunk.
+3. compile time of the training step and of one scanned chunk;
+4. buffer donation: peak resident memory (OS) of a run of a wide network (`--donation_width`, Adam)
+   whose chunks donate their input state (`core.train`'s default) vs one whose chunks do not, each
+   in its own child process.
 Times are wall-clock on whatever machine runs this; compare ratios across machines, not seconds.
 """
 
@@ -20,12 +23,54 @@ _SEEDS = flags.DEFINE_list("seeds", ["1", "16", "256", "1024"], "Population size
                           "reference).")
 _WIDTH = flags.DEFINE_integer("width", 8, "Width of every layer of the N_l = 3 network.")
 _X64 = flags.DEFINE_bool("x64", False, "Use float64 (the tests' precision) instead of float32.")
+_DONATION_WIDTH = flags.DEFINE_integer("donation_width", 2048, "Width of the network of [4].")
+_DONATION_CHILD = flags.DEFINE_enum("donation_child", None, ["donate", "keep"],
+                                    "Internal: run [4]'s training in this process and print its "
+                                    "peak memory.")
+
+
+def donation_child(donate: bool, width: int) -> None:
+  """Trains an N_l = 3 net of `width` with Adam for 4 chunks of 2 steps and prints the peak RSS (GB) and the
+  size of its training state (GB)."""
+  import resource
+
+  import jax
+  import optax
+
+  from jaxlab import core
+  from jaxlab import deep_linear as dl
+  task = dl.make_task(jax.random.key(0), width, width, [3.0, 2.0, 1.0])
+  optimizer = optax.adam(1e-4)
+  state = core.init_train_state(dl.init(jax.random.key(1), dl.DeepLinearConfig((width,) * 3, 1e-3)),
+                                optimizer, jax.random.key(2))
+  state_gb = sum(leaf.nbytes for leaf in jax.tree.leaves(state) if hasattr(leaf, "nbytes")) / 2**30
+  result = core.train(core.make_train_step(dl.loss, optimizer), state, (task.x, task.y),
+                      num_steps=8, log_every=2, steps_per_chunk=2, progress=False,
+                      donate_state=donate)
+  jax.block_until_ready(result.state)
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+  print(f"RESULT {peak:.4f} {state_gb:.4f}")
+
+
+def _donation_peak(donate: bool, width: int) -> tuple[float, float]:
+  import subprocess
+  import sys
+  out = subprocess.run([sys.executable, "-m", "benchmarks.engine",
+                        f"--donation_child={'donate' if donate else 'keep'}",
+                        f"--donation_width={width}", f"--x64={_X64.value}"],
+                       capture_output=True, text=True, check=True)
+  line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
+  peak, state = map(float, line.split()[1:])
+  return peak, state
 
 
 def main(argv):
   del argv
   import jax
   jax.config.update("jax_enable_x64", _X64.value)
+  if _DONATION_CHILD.value:
+    donation_child(_DONATION_CHILD.value == "donate", _DONATION_WIDTH.value)
+    return
   import optax
 
   from jaxlab import core
@@ -82,6 +127,13 @@ def main(argv):
           f"{seconds / first[1]:7.1f}x the wall time of {first[0]} for {n / first[0]:g}x the runs")
   print(f"[3] compile: training step {compile_step * 1e3:.0f} ms; 1000-step scanned chunk "
         f"{compile_chunk * 1e3:.0f} ms")
+
+  # 4. Donation.
+  kept, state_gb = _donation_peak(False, _DONATION_WIDTH.value)
+  donated, _ = _donation_peak(True, _DONATION_WIDTH.value)
+  print(f"[4] peak memory, width {_DONATION_WIDTH.value} with Adam (training state {state_gb:.2f} GB):"
+        f" donated chunks {donated:.2f} GB, undonated {kept:.2f} GB; saved {kept - donated:.2f} GB "
+        f"= {(kept - donated) / state_gb:.1f} training states")
 
 
 if __name__ == "__main__":

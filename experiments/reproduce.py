@@ -159,7 +159,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   common.quiet_library_logs()
+  cache = common.use_compilation_cache(common.COMPILATION_CACHE.value)
   path, passed = reproduce(_OUTDIR.value, _QUICK.value, _ONLY.value)
+  if cache is not None:
+    print(cache.summary())
   print(f"report: {path} ({'all comparisons pass' if passed else 'some comparisons FAIL'})")
   sys.exit(0 if passed else 1)
 

@@ -3,6 +3,7 @@ re-running resumes, the reproduce job writes its report, and bad input fails nam
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -81,8 +82,29 @@ def test_unknown_config_field_is_named_with_a_suggestion(tmp_path):
 
 
 def _main(*args):
+  if not any(a.startswith("--compilation_cache") for a in args):
+    args += ("--compilation_cache=",)  # tests leave the user's cache alone
   return subprocess.run([sys.executable, "-m", "experiments.deep_linear.main", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
+
+
+def test_a_rerun_loads_every_program_from_the_compilation_cache(tmp_path):
+  cache = tmp_path / "cache"
+  args = ("--config=experiments/deep_linear/config.py:quick", f"--compilation_cache={cache}")
+  first = _main(*args, f"--workdir={tmp_path / 'first'}")
+  assert first.returncode == 0, first.stderr[-3000:]
+  # Within one run too, a program another function compiled already (same HLO) may be loaded.
+  loaded, compiled = map(int, re.search(r"(\d+) programs loaded, (\d+) compiled",
+                                        first.stdout).groups())
+  assert compiled > 10 and len(list(cache.glob("*-cache"))) == compiled
+  second = _main(*args, f"--workdir={tmp_path / 'second'}")  # a fresh run of the same config
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert f"{cache}: {loaded + compiled} programs loaded, 0 compiled" in second.stdout
+  assert _table_rows(second.stdout) == _table_rows(first.stdout)
+
+
+def _table_rows(stdout: str) -> list[str]:
+  return [line for line in stdout.splitlines() if line.startswith("|")]
 
 
 def test_command_line_rejects_unknown_flags_and_missing_workdir(tmp_path):

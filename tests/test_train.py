@@ -1,6 +1,7 @@
 """The engine: a step equals a hand-written optax update, scan equals a Python loop, resume is bitwise,
 NaN stops the run at the right step, and bad input fails with a message naming the problem."""
 
+import importlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 
 from jaxlab import core
 from jaxlab import deep_linear as dl
+train_lib = importlib.import_module("jaxlab.core.train")  # the module (core.train is the function)
 
 
 def _problem(width=6, seed=0):
@@ -102,7 +104,7 @@ def test_every_kept_checkpoint_restores_as_a_snapshot_of_training(tmp_path):
 
 def test_metrics_jsonl_has_one_row_per_log_interval_with_run_tag(tmp_path):
   _run(str(tmp_path), 100)
-  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == list(range(10, 101, 10))
   assert all(r["run"] == "train" and np.isfinite(r["loss"]) for r in rows)
 
@@ -260,3 +262,24 @@ def test_training_traces_the_loss_once_across_chunks_calls_and_seeds(tmp_path):
   run(2, 20, str(tmp_path))
   run(2, 40, str(tmp_path))  # resumed from step 20
   assert len(traces) == 1
+
+
+def test_donated_chunks_leave_the_callers_state_valid_and_change_no_number(tmp_path):
+  task, params = _problem()
+  optimizer = optax.adam(1e-2)
+  state = core.init_train_state(params, optimizer, jax.random.key(0))
+  step = core.make_train_step(dl.loss, optimizer)
+  run = lambda donate, workdir=None, steps=40: core.train(
+      step, state, (task.x, task.y), num_steps=steps, log_every=10, steps_per_chunk=20,
+      workdir=workdir, checkpoint_every=20, progress=False, donate_state=donate)
+  donated, kept = run(True), run(False)
+  assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
+  jax.tree.map(np.testing.assert_array_equal, donated.state.params, kept.state.params)
+  assert donated.history == kept.history
+  run(True, str(tmp_path), steps=20)
+  resumed = run(True, str(tmp_path))  # donates the restored state's buffers
+  jax.tree.map(np.testing.assert_array_equal, resumed.state.params, kept.state.params)
+  # The compiled chunk writes its output state into the donated input buffers.
+  chunk = train_lib._chunk_runner(step, 10, None, None, (0,))
+  hlo = chunk.lower(state, (task.x, task.y), 20).as_text()
+  assert hlo.count("tf.aliasing_output") == len(jax.tree.leaves(state))

@@ -167,7 +167,7 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
           eval_fn: EvalFn | None = None, keep_checkpoints: int = 3,
           progress: metrics_lib.Progress | bool = True,
           in_shardings: tuple[Any, Any] | None = None,
-          mesh: jax.sharding.Mesh | None = None) -> TrainResult:
+          mesh: jax.sharding.Mesh | None = None, donate_state: bool = True) -> TrainResult:
   """Trains for `num_steps` steps in jitted chunks of `lax.scan`, resuming if `workdir` has a checkpoint.
 
   Args:
@@ -187,6 +187,9 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
       replicated on every device of the mesh (across hosts too) and each batch `batch_fn` draws is
       split over the devices (`parallel.shard_sampled_batches`). Excludes `in_shardings`, which is
       for batches each process feeds itself (`parallel.shard_batch`).
+    donate_state: each chunk hands its input state's buffers to XLA for its output state (no
+      second copy of parameters and optimizer state alive while a chunk runs). The caller's
+      `state` is copied once first, so it stays valid.
 
   Returns:
     `TrainResult(state, history)`; with a workdir, history has every row of this run so far
@@ -231,18 +234,20 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
     state, data = parallel.replicate(mesh, state), parallel.replicate(mesh, data)
     in_shardings = (jax.tree.map(lambda _: parallel.replicated(mesh), state),
                     jax.tree.map(lambda _: parallel.replicated(mesh), data))
+  donate = (0,) if donate_state else ()
   if in_shardings is None:
-    run_chunk = _chunk_runner(step_fn, log_every, batch_fn, eval_fn)
+    run_chunk = _chunk_runner(step_fn, log_every, batch_fn, eval_fn, donate)
   else:
     run_chunk = jax.jit(functools.partial(_run_chunk, step_fn, log_every, batch_fn, eval_fn),
                         static_argnums=2, in_shardings=in_shardings,
-                        out_shardings=(in_shardings[0], None))
+                        out_shardings=(in_shardings[0], None), donate_argnums=donate)
 
   writer, ckpt = None, None
   if workdir is not None:
     writer = metrics_lib.MetricWriter(os.path.join(workdir, "metrics.jsonl"), tags={"run": run_name})
     ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints", run_name),
                                        every=checkpoint_every, keep=keep_checkpoints)
+  caller_state = state  # (replicated on the mesh, if any: possibly the very same arrays)
   memory_rows: list[dict[str, Any]] = []
   try:
     if ckpt is not None:
@@ -252,6 +257,8 @@ def train(step_fn: StepFn, state: TrainState, data: PyTree = None, *, num_steps:
       # Rows past the restored step (or all rows, on a fresh start) were left by a run that died
       # before its next checkpoint: this run writes them again.
       writer.truncate_after(int(state.step))
+    if donate_state and state is caller_state:
+      state = jax.tree.map(lambda leaf: leaf.copy(), state)  # the caller's arrays stay valid
     start = int(state.step)
     if start > num_steps:
       raise ValueError(f"{workdir} holds a checkpoint at step {start}, beyond num_steps={num_steps}")
@@ -298,10 +305,10 @@ def _run_chunk(step_fn, log_every, batch_fn, eval_fn, state, data, length):
 
 
 @functools.lru_cache(maxsize=64)
-def _chunk_runner(step_fn, log_every, batch_fn, eval_fn):
+def _chunk_runner(step_fn, log_every, batch_fn, eval_fn, donate_argnums):
   """One jitted chunk function per (step, logging, data, eval) so repeated `train` calls reuse it."""
   return jax.jit(functools.partial(_run_chunk, step_fn, log_every, batch_fn, eval_fn),
-                 static_argnums=2)
+                 static_argnums=2, donate_argnums=donate_argnums)
 
 
 def _check_positive(**values: int) -> None:
