@@ -8,6 +8,7 @@ import pytest
 
 from experiments.hmm_emulation import config as config_lib
 from experiments.hmm_emulation import experiment
+from jaxlab import core
 from jaxlab.hmm_rnn import emulation
 from jaxlab.hmm_rnn import hmm as hmm_lib
 from jaxlab.hmm_rnn import model
@@ -98,21 +99,40 @@ def _tiny_config():
   return config
 
 
-def test_experiment_smoke_run_writes_every_output(tmp_path):
-  result = experiment.run(_tiny_config(), str(tmp_path))
+def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_path):
+  config = _tiny_config()
+  config.update(large_batch_size=128, large_batch_steps=20)
+  result = experiment.run(config, str(tmp_path))
   names = [c.quantity for c in result["comparisons"]]
   assert any("noise floor" in n for n in names) and any("fixed points" in n for n in names)
-  for figure in ("emulation_two", "mechanism_two"):
+  for figure in ("emulation_two", "mechanism_two", "evolution_two"):
     assert (tmp_path / "figures" / f"{figure}.png").stat().st_size > 0
-  assert (tmp_path / "checkpoints" / "rnn_two").is_dir()
   study = result["studies"]["two"]
-  assert study["loss"].shape == (2,) and np.all(np.isfinite(study["loss"]))
+  assert np.all(np.isfinite(study["loss"]))
   homogeneity = [c for c in result["comparisons"] if "homogeneity" in c.quantity][0]
   assert homogeneity.passed  # an exact identity, trained or not
+  # The larger-batch stage continues from the first, and the network is judged at its batch.
+  np.testing.assert_array_equal(study["steps"], [10, 20, 30, 40])
+  assert list(study["floors"]) == [128, 64] and study["floor"] is study["floors"][128]
+  template = core.init_train_state(study["params"], experiment.make_optimizer(config),
+                                   jax.random.key(0))
+
+  def params(run, step):
+    checkpointer = core.Checkpointer(tmp_path / "checkpoints" / run, every=1)
+    try:
+      return checkpointer.restore(step, template).params
+    finally:
+      checkpointer.close()
+
+  first, second = params("rnn_two", 20), params("rnn_two_large_batch", 20)
+  jax.tree.map(np.testing.assert_array_equal, second, study["params"])
+  assert not np.allclose(first["w_hh"], second["w_hh"])
+  np.testing.assert_array_equal(study["evolution"]["steps"], [0, 20])  # the first stage's snapshots
 
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c.update(hmms=("two", "seven")), "seven"),
+    (lambda c: c.update(large_batch_steps=15), "large_batch_steps=15 must be >= 0 and a multiple"),
     (lambda c: c.update(batch_size=0), "config.batch_size must be positive"),
     (lambda c: c.update(floor_repeats=1), "must be >= 2"),
 ])

@@ -65,6 +65,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.num_steps % config.checkpoint_every:
     raise ValueError(f"config.num_steps={config.num_steps} must be a multiple of "
                      f"config.checkpoint_every={config.checkpoint_every} (the snapshot interval)")
+  if config.large_batch_steps < 0 or config.large_batch_steps % config.checkpoint_every:
+    raise ValueError(f"config.large_batch_steps={config.large_batch_steps} must be >= 0 and a "
+                     f"multiple of config.checkpoint_every={config.checkpoint_every}")
+  if config.large_batch_steps and (config.large_batch_size <= 0
+                                   or config.large_batch_learning_rate <= 0):
+    raise ValueError(f"config.large_batch_size and config.large_batch_learning_rate must be > 0 "
+                     f"for the larger-batch stage, got {config.large_batch_size} and "
+                     f"{config.large_batch_learning_rate}")
   if config.floor_repeats < 2 or config.eval_batches < 2:
     raise ValueError("config.floor_repeats and config.eval_batches must be >= 2 (a spread is needed)")
 
@@ -84,35 +92,59 @@ def sinkhorn_config(config) -> emulation.SinkhornConfig:
                                   max_iterations=config.sinkhorn_iterations)
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
-  """Adam with the paper's betas and gradient-norm clip; the learning rate decays (cosine) to
+def make_optimizer(config, learning_rate: float | None = None,
+                   num_steps: int | None = None) -> optax.GradientTransformation:
+  """Adam with the paper's betas and gradient-norm clip; the learning rate (default
+  config.learning_rate) decays (cosine, over `num_steps`, default config.num_steps) to
   config.final_lr_fraction of its start: at a constant rate the emission statistics keep drifting
   within the loss's noise floor (a batch resolves them only to a few hundredths)."""
-  learning_rate = config.learning_rate
+  learning_rate = config.learning_rate if learning_rate is None else learning_rate
+  num_steps = config.num_steps if num_steps is None else num_steps
   if config.final_lr_fraction < 1:
-    learning_rate = optax.cosine_decay_schedule(config.learning_rate, config.num_steps,
+    learning_rate = optax.cosine_decay_schedule(learning_rate, num_steps,
                                                 alpha=config.final_lr_fraction)
   return optax.chain(optax.clip_by_global_norm(config.clip_norm),
                      optax.adam(learning_rate, b1=0.9, b2=config.beta2))
 
 
+def final_batch_size(config) -> int:
+  """The batch the trained network is evaluated at: that of the last training stage."""
+  return config.large_batch_size if config.large_batch_steps else config.batch_size
+
+
 def train_emulator(config, hmm, name, workdir):
-  sinkhorn = sinkhorn_config(config)
-  optimizer = make_optimizer(config)
+  """Trains at config.batch_size, then (config.large_batch_steps > 0) continues from the trained
+  parameters at config.large_batch_size with a fresh optimizer. Returns (history rows of both
+  stages, stage-2 steps counted on from stage 1; final state; snapshots of stage 1)."""
   key = jax.random.key(config.seed)
   params = model.init(key, config.hidden_size, config.input_dim, hmm.emission.shape[1])
-  state = core.init_train_state(params, optimizer, jax.random.fold_in(key, 1))
-  loss = emulation.make_loss(config.batch_size, config.length,
-                             initial_state_std=config.initial_state_std, burn_in=config.burn_in,
-                             sinkhorn=sinkhorn)
   task = emulation.EmulationTask(hmm, jnp.asarray(config.noise_std))
-  result = core.train(
-      core.make_train_step(loss, optimizer), state, task, num_steps=config.num_steps,
-      log_every=config.log_every, checkpoint_every=config.checkpoint_every, workdir=workdir,
-      keep_checkpoints=config.num_steps // config.checkpoint_every + 1, run_name=f"rnn_{name}",
-      batch_fn=lambda data, k: emulation.hmm_batches(data, k, config.batch_size, config.length),
-      progress=core.Progress(label=f"[{name}] "))
-  return result, _snapshots(workdir, f"rnn_{name}", state)
+
+  def stage(params, batch_size, num_steps, learning_rate, run_name, keep, label, stream):
+    optimizer = make_optimizer(config, learning_rate, num_steps)
+    state = core.init_train_state(params, optimizer, jax.random.fold_in(key, stream))
+    loss = emulation.make_loss(batch_size, config.length,
+                               initial_state_std=config.initial_state_std,
+                               burn_in=config.burn_in, sinkhorn=sinkhorn_config(config))
+    result = core.train(
+        core.make_train_step(loss, optimizer), state, task, num_steps=num_steps,
+        log_every=config.log_every, checkpoint_every=config.checkpoint_every, workdir=workdir,
+        keep_checkpoints=keep, run_name=run_name,
+        batch_fn=lambda data, k: emulation.hmm_batches(data, k, batch_size, config.length),
+        progress=core.Progress(label=label))
+    return state, result
+
+  template, result = stage(params, config.batch_size, config.num_steps, config.learning_rate,
+                           f"rnn_{name}", config.num_steps // config.checkpoint_every + 1,
+                           f"[{name}] ", 1)
+  history, state = list(result.history), result.state
+  if config.large_batch_steps:
+    _, large = stage(state.params, config.large_batch_size, config.large_batch_steps,
+                     config.large_batch_learning_rate, f"rnn_{name}_large_batch", 3,
+                     f"[{name}, batch {config.large_batch_size}] ", 2)
+    history += [{**row, "step": row["step"] + config.num_steps} for row in large.history]
+    state = large.state
+  return history, state, _snapshots(workdir, f"rnn_{name}", template)
 
 
 def _snapshots(workdir, run_name, template) -> tuple[np.ndarray, list[dict]]:
@@ -130,14 +162,14 @@ def evaluate(config, hmm, params, key) -> dict[str, Any]:
   """Final divergences on fresh batches, and emission statistics of many RNN sequences."""
   sinkhorn = sinkhorn_config(config)
   num_symbols = hmm.emission.shape[1]
+  batch_size = final_batch_size(config)
 
   @jax.jit
   def divergence(key):
     k_rnn, k_hmm = jax.random.split(key)
-    rnn = model.emit(params, k_rnn, config.batch_size, config.length, noise_std=config.noise_std,
+    rnn = model.emit(params, k_rnn, batch_size, config.length, noise_std=config.noise_std,
                      initial_state_std=config.initial_state_std, burn_in=config.burn_in).symbols
-    data = jax.nn.one_hot(hmm_lib.sample(k_hmm, hmm, config.batch_size, config.length)[1],
-                          num_symbols)
+    data = jax.nn.one_hot(hmm_lib.sample(k_hmm, hmm, batch_size, config.length)[1], num_symbols)
     return emulation.sequence_divergence(rnn, data, sinkhorn)
 
   k_div, k_rnn, k_hmm = jax.random.split(key, 3)
@@ -161,21 +193,24 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   for index, name in enumerate(config.hmms):
     hmm = hmm_lib.by_name(name)
     key = jax.random.fold_in(jax.random.key(config.seed), 1000 + index)
-    floor = emulation.noise_floor(key, hmm, config.batch_size, config.length, config.floor_repeats,
-                                  sinkhorn_config(config))
+    # Floor and resolution at the batch the trained network is judged at (the last stage's);
+    # with two stages, the first stage's floor too, for its part of the training curve.
+    floors = {batch_size: emulation.noise_floor(key, hmm, batch_size, config.length,
+                                                config.floor_repeats, sinkhorn_config(config))
+              for batch_size in dict.fromkeys([final_batch_size(config), config.batch_size])}
     resolution = loss_resolution(config, hmm, jax.random.fold_in(key, 10))
-    result, (snapshot_steps, snapshots) = train_emulator(config, hmm, name, workdir)
+    history, state, (snapshot_steps, snapshots) = train_emulator(config, hmm, name, workdir)
     studies[name] = {
-        "exact": exact_statistics(hmm, config.length), "floor": floor, "resolution": resolution,
-        "steps": np.array([row["step"] for row in result.history]),
-        "loss": np.array([row["loss"] for row in result.history]),
-        "changes_during_training": np.array([row["changes_per_sequence"]
-                                             for row in result.history]),
-        "rnn": evaluate(config, hmm, result.state.params, jax.random.fold_in(key, 7)),
-        "mechanism": mechanism.analyse(config, result.state.params, jax.random.fold_in(key, 8)),
+        "exact": exact_statistics(hmm, config.length), "floor": floors[final_batch_size(config)],
+        "floors": floors, "resolution": resolution,
+        "steps": np.array([row["step"] for row in history]),
+        "loss": np.array([row["loss"] for row in history]),
+        "changes_during_training": np.array([row["changes_per_sequence"] for row in history]),
+        "rnn": evaluate(config, hmm, state.params, jax.random.fold_in(key, 7)),
+        "mechanism": mechanism.analyse(config, state.params, jax.random.fold_in(key, 8)),
         "evolution": mechanism.training_evolution(config, snapshot_steps, snapshots,
                                                   jax.random.fold_in(key, 9)),
-        "params": result.state.params}
+        "params": state.params}
   comparisons = [row for name in config.hmms
                  for row in _comparisons(name, studies[name])
                  + mechanism.comparisons(name, studies[name]["mechanism"], config)
@@ -204,8 +239,8 @@ def loss_resolution(config, hmm, key) -> dict[str, Any]:
   for label, other in variants.items():
     transition, emission = np.asarray(other.transition), np.asarray(other.emission)
     stationary = theory.stationary_distribution(transition)
-    mean, std = emulation.divergence_between(key, hmm, other, config.batch_size, config.length,
-                                             config.floor_repeats, sinkhorn)
+    mean, std = emulation.divergence_between(key, hmm, other, final_batch_size(config),
+                                             config.length, config.floor_repeats, sinkhorn)
     out[label] = {"divergence": mean, "std": std,
                   "repeat": theory.repeat_probabilities(stationary, transition, emission)}
   return out
@@ -250,8 +285,11 @@ def _figures(config, studies, figdir) -> dict[str, str]:
     floor, rnn, exact = study["floor"], study["rnn"], study["exact"]
     ax = axes[0]
     ax.plot(study["steps"], study["loss"], label="RNN vs HMM (training)")
-    band = floor.noise_floor_mean + np.array([-3, 3]) * floor.noise_floor_std
-    ax.axhspan(*band, color="0.8", label="noise floor +- 3 s.d.")
+    for (batch_size, stage_floor), shade in zip(study["floors"].items(), ("0.8", "0.9")):
+      band = stage_floor.noise_floor_mean + np.array([-3, 3]) * stage_floor.noise_floor_std
+      ax.axhspan(*band, color=shade, label=f"noise floor +- 3 s.d., batch {batch_size}")
+    if config.large_batch_steps:
+      ax.axvline(config.num_steps, color="0.5", linewidth=0.5)
     ax.axhline(floor.shuffled_mean, color="k", linestyle="--", linewidth=1, label="time-shuffled HMM")
     near_misses = (("faster", f"HMM switching {SWITCHING_FACTOR:g}x as often", "tab:red"),
                    ("noise_free", "HMM without its rare symbol", "tab:green"))
