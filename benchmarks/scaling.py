@@ -1,14 +1,16 @@
 """How the transformer-family training steps scale, and how close they come to the hardware limit.
 
-  python -m benchmarks.scaling [--family=ebt,induction] [--steps=10] [--quick]
+  python -m benchmarks.scaling [--family=ebt,induction] [--steps=10] [--quick] [--axes=depth]
+      [--arms="S1,S1 remat"]
 
-For each family (`ebt`: the S1 EBT training step, two detached second-order descent steps, and its
-equal-size baseline transformer; `induction`: the 2-layer transformer of experiments/induction_repeat
+For each family (`ebt`: the S1 EBT training step, two detached second-order descent steps, the same
+with every block rematerialised (`EBTConfig.remat`), and its equal-size baseline transformer; `induction`: the 2-layer transformer of experiments/induction_repeat
 on repeated tokens) and each size in a sweep of width, depth and sequence length, one child process
 (so that the OS's peak memory belongs to that size alone) measures:
 
 - ms per jitted training step (median of `--steps` after a warm-up),
-- XLA's FLOP count of the compiled step (`cost_analysis`; S1 has no while loop, so it is exact),
+- XLA's FLOP count of the compiled step (`cost_analysis`; S1 has no while loop, so it is exact;
+  for a rematerialised arm, that of the same step without remat: recomputation is not counted),
 - achieved FLOP/s as a fraction of a plain float32 matmul's, measured in the same process at the
   largest square size that fits the step's own width (the issue's goal: >= 0.5 where matmul-bound),
 - peak resident memory of the child from the OS (`ru_maxrss`), which includes the ~0.3 GB of the
@@ -33,6 +35,8 @@ from absl import app, flags
 _FAMILY = flags.DEFINE_list("family", ["ebt", "induction"], "Families to sweep.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per size (after one warm-up step).")
 _QUICK = flags.DEFINE_bool("quick", False, "Two sizes per axis (a smoke run).")
+_AXES = flags.DEFINE_list("axes", ["width", "depth", "sequence"], "Axes to sweep.")
+_ARMS = flags.DEFINE_list("arms", None, "Arms to run (default: all of each family's).")
 _CHILD = flags.DEFINE_string("child", None, "Internal: measure one size given as JSON.")
 
 # (d_model, num_layers, seq_len); batch 32 throughout (the studies' batch).
@@ -75,10 +79,11 @@ def _step(family: str, arm: str, d: int, layers: int, seq: int):
   opt = optax.adamw(1e-3)
   if family == "ebt":
     from jaxlab.ebt import model, thinking
+    s1 = arm.startswith("S1")
     cfg = model.EBTConfig(vocab_size=104, d_model=d, num_heads=4, num_layers=layers,
-                          max_len=seq, num_landscapes=2 if arm == "S1" else 0)
+                          max_len=seq, num_landscapes=2 if s1 else 0, remat=arm.endswith("remat"))
     batch = jax.random.randint(jax.random.key(0), (BATCH, seq + 1), 0, cfg.vocab_size)
-    if arm == "S1":
+    if s1:
       loss, params = thinking.make_loss(cfg, thinking.S1), thinking.init(jax.random.key(2), cfg,
                                                                           thinking.S1)
     else:
@@ -103,6 +108,10 @@ def child(spec: dict) -> dict:
   compile_s = time.perf_counter() - t0
   seconds = _median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
   flops = _flops(compiled)
+  if spec["arm"].endswith("remat"):  # count the model's FLOPs, not the recomputation's
+    plain_step, plain_state, _ = _step(spec["family"], spec["arm"][:-len(" remat")],
+                                       *spec["size"])
+    flops = _flops(plain_step.lower(plain_state, batch).compile())
   matmul_n = max(256, min(2048, 4 * spec["size"][0]))
   peak = _matmul_flops_per_s(matmul_n)
   rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux
@@ -116,12 +125,15 @@ def main(argv):
   if _CHILD.value:
     print(json.dumps(child(json.loads(_CHILD.value))))
     return
-  arms = {"ebt": ["S1", "baseline"], "induction": ["transformer"]}
-  sweep = {k: (v[:2] if _QUICK.value else v) for k, v in SWEEP.items()}
+  arms = {"ebt": ["S1", "S1 remat", "baseline"], "induction": ["transformer"]}
+  unknown = sorted(set(_AXES.value) - set(SWEEP))
+  if unknown:
+    raise app.UsageError(f"--axes: unknown {unknown}; known: {sorted(SWEEP)}")
+  sweep = {k: (v[:2] if _QUICK.value else v) for k, v in SWEEP.items() if k in _AXES.value}
   for family in _FAMILY.value:
     if family not in arms:
       raise app.UsageError(f"--family: unknown {family!r}; known: {sorted(arms)}")
-    for arm in arms[family]:
+    for arm in [a for a in arms[family] if _ARMS.value is None or a in _ARMS.value]:
       print(f"\n{family} / {arm}: batch {BATCH}, float32; growth = over the axis's first size")
       print(f"{'axis':<9} {'d,L,S':<11} {'ms/step':>8} {'growth':>7} {'GFLOP':>8} "
             f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9}")

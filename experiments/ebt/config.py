@@ -19,6 +19,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.d_model = 128
   c.num_heads = 4
   c.num_layers = 2
+  # jax.checkpoint per block (jaxlab.ebt.model.EBTConfig.remat): same numbers; faster on CPU from
+  # about 4 layers on, slower at 2.
+  c.remat = False
   c.seq_len = 32
   # AdamW (0.9, 0.999), weight decay 0.01, clip 1, linear warmup then cosine to lr / 10 (the
   # paper's recipe with a shorter warmup); S1's learnable alpha gets lr * alpha_lr_multiplier

@@ -83,7 +83,8 @@ def model_config(config, vocab_size: int, arm: str = "s2") -> model.EBTConfig:
   return model.EBTConfig(vocab_size=vocab_size, d_model=config.d_model,
                          num_heads=config.num_heads, num_layers=config.num_layers,
                          max_len=config.seq_len,
-                         num_landscapes=config.s1_landscapes if arm == "s1" else 0)
+                         num_landscapes=config.s1_landscapes if arm == "s1" else 0,
+                         remat=config.remat)
 
 
 def optimizer(config, num_steps: int, learnable_alpha: bool) -> optax.GradientTransformation:
