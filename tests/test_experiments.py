@@ -90,14 +90,17 @@ def _main(*args):
 
 def test_a_rerun_loads_every_program_from_the_compilation_cache(tmp_path):
   cache = tmp_path / "cache"
-  args = ("--config=experiments/deep_linear/config.py:quick", f"--compilation_cache={cache}")
-  first = _main(*args, f"--workdir={tmp_path / 'first'}")
+  run = lambda workdir: subprocess.run(  # the smallest study: the HGF's, 15 programs
+      [sys.executable, "-m", "experiments.hgf.main", "--config=experiments/hgf/config.py:quick",
+       f"--compilation_cache={cache}", f"--workdir={workdir}"], cwd=ROOT, capture_output=True,
+      text=True, timeout=300)
+  first = run(tmp_path / "first")
   assert first.returncode == 0, first.stderr[-3000:]
   # Within one run too, a program another function compiled already (same HLO) may be loaded.
   loaded, compiled = map(int, re.search(r"(\d+) programs loaded, (\d+) compiled",
                                         first.stdout).groups())
   assert compiled > 10 and len(list(cache.glob("*-cache"))) == compiled
-  second = _main(*args, f"--workdir={tmp_path / 'second'}")  # a fresh run of the same config
+  second = run(tmp_path / "second")  # a fresh run of the same config
   assert second.returncode == 0, second.stderr[-3000:]
   assert f"{cache}: {loaded + compiled} programs loaded, 0 compiled" in second.stdout
   assert _table_rows(second.stdout) == _table_rows(first.stdout)
