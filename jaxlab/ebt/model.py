@@ -47,9 +47,10 @@ class EBTConfig:
   mlp_hidden: int | None = None  # None: d_model, as in the paper's SwiGLU
   init_scale: float = 0.02
   num_landscapes: int = 0  # L learned landscape tokens (0: none, one shared landscape)
-  # Recompute each block's activations in the backward pass (jax.checkpoint per block). Same
-  # numbers; on XLA:CPU the S1 training step (second order through the descent) runs 1.4x faster
-  # at 4 layers and 2.7x at 8 despite ~45% more FLOPs, and 15% slower at 2 (benchmarks/README.md).
+  # jax.checkpoint per block, saving only matmul outputs (dots_saveable): the backward pass
+  # recomputes the cheap elementwise ops next to where it needs them. Same numbers and FLOPs; on
+  # XLA:CPU the S1 training step (second order through the descent) runs several times faster at
+  # 8 layers (benchmarks/README.md, scaling).
   remat: bool = False
 
   def __post_init__(self):
@@ -132,7 +133,8 @@ def _block(p, x_BxTxD, mask_TxT, num_heads):
   return x_BxTxD + (jax.nn.silu(h @ p["gate"]) * (h @ p["up"])) @ p["down"]
 
 
-_remat_block = jax.checkpoint(_block, static_argnums=(3,))
+_remat_block = jax.checkpoint(_block, static_argnums=(3,),
+                              policy=jax.checkpoint_policies.dots_saveable)
 
 
 def _blocks(blocks, x_BxTxD, mask_TxT, num_heads, remat: bool = False):
