@@ -1,6 +1,6 @@
 """The cost of an EBT training step over an equal-size transformer's, measured side by side.
 
-  python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30]
+  python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30] [--remat]
 
 Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
 the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
@@ -28,6 +28,8 @@ _SEQ = flags.DEFINE_integer("seq_len", 32, "Window length.")
 _BATCH = flags.DEFINE_integer("batch", 32, "Sequences per step.")
 _VOCAB = flags.DEFINE_integer("vocab", 104, "Vocabulary (the help pages have 103 characters).")
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per runner (after one warm-up step).")
+_REMAT = flags.DEFINE_bool("remat", False, "EBTConfig.remat for every runner (jax.checkpoint per "
+                           "block, matmul outputs saved).")
 
 
 def _flops(compiled) -> float:
@@ -56,7 +58,7 @@ def main(argv):
   from jaxlab.ebt import model, thinking
 
   cfg = model.EBTConfig(vocab_size=_VOCAB.value, d_model=_D.value, num_heads=4,
-                        num_layers=_LAYERS.value, max_len=_SEQ.value)
+                        num_layers=_LAYERS.value, max_len=_SEQ.value, remat=_REMAT.value)
   batch = jax.random.randint(jax.random.key(0), (_BATCH.value, _SEQ.value + 1), 0, cfg.vocab_size)
   opt = optax.adamw(1e-3)
   runners = {"baseline": (thinking.baseline_loss(cfg), None,
@@ -70,7 +72,8 @@ def main(argv):
                      lambda k, think=think: thinking.init(k, cfg, think))
 
   print(f"device: {jax.devices()[0].device_kind}; d_model {cfg.d_model}, {cfg.num_layers} layers, "
-        f"seq {_SEQ.value}, batch {_BATCH.value}, vocab {cfg.vocab_size}, float32")
+        f"seq {_SEQ.value}, batch {_BATCH.value}, vocab {cfg.vocab_size}, float32"
+        + (", blocks rematerialised" if cfg.remat else ""))
   n = 1024
   a = jax.random.normal(jax.random.key(1), (n, n))
   matmul = jax.jit(lambda x: x @ x)
