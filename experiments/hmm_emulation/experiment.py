@@ -3,7 +3,8 @@ sec. 2-3), trained on the debiased Sinkhorn divergence between batches of sequen
 
 `run(config, workdir)`, for each HMM in `config.hmms`: measures the loss's noise floor (two
 independent HMM batches) and a time-shuffled control, trains the RNN with the engine (resumable,
-checkpointed), then compares the trained network's emissions with the exact statistics of
+checkpointed; optionally continued at a larger batch, `config.large_batch_*`, and then judged at
+that batch), then compares the trained network's emissions with the exact statistics of
 `theory.hmm`: the final divergence reaches the floor (within 3 s.d.) and lies far below the shuffled
 control; frequent-symbol repeat probabilities within 0.02 and output changes per sequence within 20%
 (issue 5). `loss_resolution` scores exactly sampled near-miss HMMs (without the rare symbol,
