@@ -41,3 +41,25 @@ def pytest_configure(config):
 @pytest.fixture
 def workdir(tmp_path):
   return str(tmp_path / "workdir")
+
+
+_UNGROUPED = "jaxlab_ungrouped"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+  """Under `--dist loadgroup`, marks grouped tests whose node id lacks the group tag: the
+  multi-device tests share expensive module fixtures and must run in one worker (pytest 9.2 with
+  pytest-xdist 3.8 silently dropped the tags, scattering them and doubling their cost)."""
+  if not getattr(config.option, "loadgroup", False):
+    return
+  for item in items:
+    if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+      setattr(item, _UNGROUPED, True)
+
+
+def pytest_runtest_setup(item):
+  if getattr(item, _UNGROUPED, False):
+    pytest.fail("pytest-xdist's loadgroup did not tag this grouped test's node id, so its group "
+                "is not kept in one worker: install the pytest / pytest-xdist versions pinned in "
+                "pyproject.toml's `test` extra", pytrace=False)

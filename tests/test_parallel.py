@@ -34,7 +34,8 @@ import numpy as np
 import pytest
 from subprocess_jobs import deadlocked, env, free_port, run_processes
 
-# Module-scoped fixtures: under `pytest -n 2 --dist loadgroup` each runs once, in one worker.
+# Module-scoped fixtures: under `pytest -n 2 --dist loadgroup` each runs once, in one worker
+# (tests/conftest.py fails these tests if the installed pytest-xdist does not keep the group).
 pytestmark = [pytest.mark.multidevice, pytest.mark.xdist_group("parallel")]
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
