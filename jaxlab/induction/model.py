@@ -19,8 +19,7 @@ Both return `(logits, acts)`, `acts` a flat dict of named activations (a pytree)
 `"layer{l}/values"` [b, H, T, d_head], `"layer{l}/head_out"` [b, H, T, d_model] (each head's
 write to the residual stream, so heads are additive; the stream itself gets one contraction over
 heads, so under jit the per-head tensor costs nothing unless read), `"resid{l}"` the stream
-entering layer l,
-and model-specific ones (`"mlp_out"`, `"final"`, ...).
+entering layer l, and model-specific ones (`"mlp_out"`, `"final"`, ...).
 
 Interventions (Singh et al. 2024, sec. 3, "artificial optogenetics"; their `cache_mask` /
 `assign_fn` design): `interventions` maps an activation name to an `Intervention(mask, value)`
