@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.ebt_step
 	$(PY) -m benchmarks.scaling
+	$(PY) -m benchmarks.microbatch
 	$(PY) -m benchmarks.sinkhorn
 
 clean:

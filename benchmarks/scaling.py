@@ -32,6 +32,8 @@ import time
 
 from absl import app, flags
 
+from benchmarks.steps import BATCH, training_step
+
 _FAMILY = flags.DEFINE_list("family", ["ebt", "induction"], "Families to sweep.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per size (after one warm-up step).")
 _QUICK = flags.DEFINE_bool("quick", False, "Two sizes per axis (a smoke run).")
@@ -44,7 +46,6 @@ BASE = (128, 2, 32)
 SWEEP = {"width": [(64, 2, 32), (128, 2, 32), (256, 2, 32), (512, 2, 32)],
          "depth": [(128, 1, 32), (128, 2, 32), (128, 4, 32), (128, 8, 32)],
          "sequence": [(128, 2, 16), (128, 2, 32), (128, 2, 64), (128, 2, 128)]}
-BATCH = 32
 
 
 def _median_seconds(fn, steps: int) -> float:
@@ -71,45 +72,16 @@ def _matmul_flops_per_s(n: int) -> float:
   return 2 * n ** 3 / _median_seconds(lambda: f(a), 10)
 
 
-def _step(family: str, arm: str, d: int, layers: int, seq: int):
-  """(jitted step, state, batch) of one family's training step at one size."""
-  import jax
-  import optax
-  from jaxlab import core
-  opt = optax.adamw(1e-3)
-  if family == "ebt":
-    from jaxlab.ebt import model, thinking
-    s1 = arm.startswith("S1")
-    cfg = model.EBTConfig(vocab_size=104, d_model=d, num_heads=4, num_layers=layers,
-                          max_len=seq, num_landscapes=2 if s1 else 0, remat=arm.endswith("remat"))
-    batch = jax.random.randint(jax.random.key(0), (BATCH, seq + 1), 0, cfg.vocab_size)
-    if s1:
-      loss, params = thinking.make_loss(cfg, thinking.S1), thinking.init(jax.random.key(2), cfg,
-                                                                          thinking.S1)
-    else:
-      loss, params = thinking.baseline_loss(cfg), model.baseline_init(jax.random.key(2), cfg)
-  else:
-    from jaxlab.induction import model, repeated
-    cfg = model.TransformerConfig(num_outputs=64, num_layers=layers, num_heads=4, d_model=d,
-                                  vocab_size=64, positions="learned", max_len=seq,
-                                  mlp_ratio=None)
-    batch = repeated.periodic_tokens(jax.random.key(0), BATCH, 64, seq, 2, seq // 2)
-    loss = lambda p, b, k: repeated.next_token_loss(p, b, cfg, train_on="all")
-    params = model.transformer_init(jax.random.key(2), cfg)
-  state = core.init_train_state(params, opt, jax.random.key(3))
-  return jax.jit(core.make_train_step(loss, opt)), state, batch
-
-
 def child(spec: dict) -> dict:
   import jax
-  step, state, batch = _step(spec["family"], spec["arm"], *spec["size"])
+  step, state, batch = training_step(spec["family"], spec["arm"], *spec["size"])
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
   seconds = _median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
   flops = _flops(compiled)
   if spec["arm"].endswith("remat"):  # count the model's FLOPs, not the recomputation's
-    plain_step, plain_state, _ = _step(spec["family"], spec["arm"][:-len(" remat")],
+    plain_step, plain_state, _ = training_step(spec["family"], spec["arm"][:-len(" remat")],
                                        *spec["size"])
     flops = _flops(plain_step.lower(plain_state, batch).compile())
   matmul_n = max(256, min(2048, 4 * spec["size"][0]))

@@ -111,6 +111,15 @@ def single_host(args) -> dict[str, np.ndarray]:
     out[f"dp{n}/params_replicated"] = np.array(
         all(w.sharding.is_fully_replicated and len(w.sharding.device_set) == n
             for w in result.state.params))
+  # Gradient accumulation on a mesh: 2 strided microbatches of the 8 rows, each split over 4 devices.
+  mesh = parallel.data_mesh(4)
+  microbatched = dataclasses.replace(run, step_fn=make_train_step(
+      deep_linear.loss, optax.sgd(LEARNING_RATE), num_microbatches=2,
+      microbatch_reduction="sum"))  # Saxe's loss sums over examples
+  result, _ = train_data_parallel(mesh, microbatched, run.data, args.steps, args.log_every,
+                                  steps_per_chunk=args.log_every)
+  out.update(_params("dp4_microbatched", result.state))
+  out.update(_losses("dp4_microbatched", result.history))
   # A leading axis of 6 does not split over 8 local devices.
   try:
     parallel.shard_batch(parallel.data_mesh(8), (run.data[0][:6], run.data[1][:6]))

@@ -4,6 +4,8 @@ Checks, on the deep linear network of `parallel_worker.py` in float64:
   * a data-parallel run on meshes of 8 and 4 simulated CPU devices (state replicated, batch split
     by `shard_batch`, `train(..., in_shardings=...)`) ends at the parameters of the same run on one
     device, and the batch really is split over every device of the mesh;
+  * the same run with the gradient summed over 2 microbatches (`num_microbatches=2`) on 4
+    devices ends there too;
   * `shard_batch` rejects a batch whose leading axis does not divide over the local devices;
   * two processes joined by `initialize_distributed` on loopback (2 devices each), each feeding
     only its own rows, train to the single-process parameters with a shared workdir: metrics.jsonl
@@ -93,6 +95,17 @@ def test_data_parallel_matches_single_device(single_host, n):
   _assert_close(single_host[f"dp{n}/loss"], single_host["ref/loss"], f"loss history, {n} devices")
   # The comparison is not vacuous: the run moved well away from its start.
   assert single_host["ref/loss"][-1] < 0.95 * single_host["ref/loss"][0]
+
+
+def test_microbatched_data_parallel_step_matches_single_device(single_host):
+  # Gradient accumulation (2 strided microbatches, each split over 4 devices) changes only the
+  # order of summation, so the same 1e-12 tolerance holds.
+  ref, mb = _params(single_host, "ref"), _params(single_host, "dp4_microbatched")
+  assert len(ref) == len(mb) == 2
+  for i, (a, b) in enumerate(zip(mb, ref)):
+    _assert_close(a, b, f"layer {i} after {STEPS} microbatched steps on 4 devices")
+  _assert_close(single_host["dp4_microbatched/loss"], single_host["ref/loss"],
+                "loss history, microbatched on 4 devices")
 
 
 @pytest.mark.parametrize("n", MESHES)

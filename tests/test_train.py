@@ -37,6 +37,62 @@ def test_step_is_one_optax_update_of_the_loss_gradient():
   np.testing.assert_allclose(metrics["loss"], dl.loss(params, (task.x, task.y))[0], rtol=1e-14)
 
 
+def _mean_loss(params, batch, key):
+  """Saxe's loss averaged over examples, with a per-example metric and one random draw as aux."""
+  total, aux = dl.loss(params, batch)
+  return total / batch[0].shape[0], {**aux, "draw": jax.random.uniform(key)}
+
+
+@pytest.mark.parametrize("num_microbatches", [2, 3, 6])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_microbatched_step_is_the_full_batch_step(num_microbatches, reduction):
+  # Gradient accumulation only reorders the sum over examples: float64 agreement to ~1e-15.
+  task, params = _problem()
+  loss = _mean_loss if reduction == "mean" else lambda p, b, k: dl.loss(p, b)
+  optimizer = optax.adam(1e-2)
+  state = core.init_train_state(params, optimizer, jax.random.key(3))
+  full_state, full = core.make_train_step(loss, optimizer)(state, (task.x, task.y))
+  step = core.make_train_step(loss, optimizer, num_microbatches=num_microbatches,
+                              microbatch_reduction=reduction)
+  micro_state, micro = jax.jit(step)(state, (task.x, task.y))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14),
+               micro_state.params, full_state.params)
+  np.testing.assert_allclose(micro["loss"], full["loss"], rtol=1e-13)
+  np.testing.assert_allclose(micro["mse"], full["mse"], rtol=1e-13)
+  # Not vacuous: one microbatch alone gives a different step.
+  alone = core.make_train_step(loss, optimizer)(state, (task.x[::num_microbatches],
+                                                        task.y[::num_microbatches]))[0]
+  assert not np.allclose(alone.params[0], full_state.params[0], rtol=1e-6)
+
+
+def test_microbatch_i_draws_from_the_loss_key_folded_with_i():
+  task, params = _problem()
+  optimizer = optax.sgd(0.1)
+  state = core.init_train_state(params, optimizer, jax.random.key(3))
+  _, metrics = core.make_train_step(_mean_loss, optimizer, num_microbatches=3)(state,
+                                                                                (task.x, task.y))
+  loss_key, _ = train_lib.step_keys(state)
+  expected = np.mean([jax.random.uniform(jax.random.fold_in(loss_key, i)) for i in range(3)])
+  np.testing.assert_allclose(metrics["draw"], expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs, batch, message", [
+    (dict(num_microbatches=4), "task", r"must divide the leading \(batch\) axis of every batch "
+     r"leaf; leaf \[0\] has shape \(6, 6\)"),
+    (dict(num_microbatches=2), None, "needs a batch to split"),
+    (dict(num_microbatches=0), "task", "num_microbatches=0: must be an integer >= 1"),
+    (dict(num_microbatches=2, microbatch_reduction="max"), "task", "'mean' or 'sum'"),
+    (dict(num_microbatches=2, carries_extra=True), "task", "replay buffer"),
+])
+def test_bad_microbatching_is_rejected_by_name(kwargs, batch, message):
+  task, params = _problem()
+  optimizer = optax.sgd(0.1)
+  state = core.init_train_state(params, optimizer, jax.random.key(3))
+  with pytest.raises(ValueError, match=message):
+    step = core.make_train_step(lambda p, b, k: dl.loss(p, b), optimizer, **kwargs)
+    step(state, (task.x, task.y) if batch == "task" else batch)
+
+
 def test_scan_matches_a_python_loop_of_steps_and_averages_each_interval():
   task, params = _problem()
   optimizer = optax.sgd(0.05)

@@ -73,13 +73,34 @@ def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
 
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
-                    carries_extra: bool = False) -> StepFn:
+                    carries_extra: bool = False, num_microbatches: int = 1,
+                    microbatch_reduction: str = "mean") -> StepFn:
   """A pure training step: one gradient of `loss_fn` followed by one optax update.
 
   Returns `step(state, batch) -> (state, metrics)` with metrics `{"loss": ..., **aux}` evaluated at the
   parameters before the update. With `carries_extra`, the loss also reads and updates `state.extra`:
   `loss_fn(params, batch, key, extra) -> (loss, (aux, new_extra))` (new_extra is not differentiated).
+
+  With `num_microbatches = k > 1` (gradient accumulation) the batch is split along its leading axis
+  into k microbatches (strided: microbatch i holds examples i, i + k, ..., so a batch sharded along
+  that axis splits without communication) and a `lax.scan` takes the gradient of each. Set
+  `microbatch_reduction` to how the loss reduces over examples: "mean" (the update uses the mean of
+  the microbatches' gradients and logs the mean loss) or "sum" (their sums, for a summed loss such
+  as Saxe's). Either way this is the full batch's gradient up to float rounding, computed with 1/k
+  of the activations live at once (memory on accelerators; on CPU, a working set that stays in
+  cache: benchmarks/README.md). Aux metrics are averaged over the microbatches. Microbatch i draws
+  its randomness from `fold_in(loss_key, i)`.
   """
+  if not isinstance(num_microbatches, int) or num_microbatches < 1:
+    raise ValueError(f"num_microbatches={num_microbatches!r}: must be an integer >= 1")
+  if num_microbatches > 1 and carries_extra:
+    raise ValueError("num_microbatches > 1 with carries_extra: the carried state (a replay "
+                     "buffer, say) would see every microbatch as a step of its own; not supported")
+  if microbatch_reduction not in ("mean", "sum"):
+    raise ValueError(f"microbatch_reduction={microbatch_reduction!r}: must be 'mean' or 'sum' "
+                     "(how the loss reduces over examples)")
+  if num_microbatches > 1:
+    return _microbatched_step(loss_fn, optimizer, num_microbatches, microbatch_reduction)
 
   def step(state: TrainState, batch: PyTree) -> tuple[TrainState, dict[str, jax.Array]]:
     loss_key, _ = step_keys(state)
@@ -95,6 +116,53 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
     new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=state.key,
                            extra=extra)
     return new_state, {"loss": loss, **aux}
+
+  return step
+
+
+def split_microbatches(batch: PyTree, num_microbatches: int) -> PyTree:
+  """Every leaf [B, ...] -> [k, B / k, ...], microbatch i holding examples i, i + k, i + 2k, ..."""
+  leaves = jax.tree.leaves(batch)
+  if not leaves:
+    raise ValueError("num_microbatches > 1 needs a batch to split; this step was given none "
+                     "(a loss that draws its own data from the key cannot be split)")
+  def split(path, x):
+    if x.ndim == 0 or x.shape[0] % num_microbatches:
+      raise ValueError(f"num_microbatches={num_microbatches} must divide the leading (batch) axis "
+                       f"of every batch leaf; leaf {jax.tree_util.keystr(path) or 'batch'} has "
+                       f"shape {x.shape}")
+    x = x.reshape((x.shape[0] // num_microbatches, num_microbatches) + x.shape[1:])
+    return jnp.swapaxes(x, 0, 1)
+  return jax.tree_util.tree_map_with_path(split, batch)
+
+
+def _microbatched_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
+                       num_microbatches: int, reduction: str) -> StepFn:
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def step(state: TrainState, batch: PyTree) -> tuple[TrainState, dict[str, jax.Array]]:
+    loss_key, _ = step_keys(state)
+    microbatches = split_microbatches(batch, num_microbatches)
+
+    def accumulate(total, index_and_microbatch):
+      index, microbatch = index_and_microbatch
+      (loss, aux), grads = grad_fn(state.params, microbatch, jax.random.fold_in(loss_key, index))
+      return jax.tree.map(jnp.add, total, (grads, loss, aux)), None
+
+    (loss_shape, aux_shape), grads_shape = jax.eval_shape(
+        grad_fn, state.params, jax.tree.map(lambda x: x[0], microbatches), loss_key)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                         (grads_shape, loss_shape, aux_shape))
+    (grads, loss, aux), _ = jax.lax.scan(accumulate, zeros,
+                                         (jnp.arange(num_microbatches), microbatches))
+    mean = lambda tree: jax.tree.map(lambda x: x / num_microbatches, tree)
+    if reduction == "mean":
+      grads, loss = mean((grads, loss))
+    metrics = {"loss": loss, **mean(aux)}
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=state.key,
+                      extra=state.extra), metrics
 
   return step
 
