@@ -1,6 +1,7 @@
 """The cost of an EBT training step over an equal-size transformer's, measured side by side.
 
   python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30] [--remat]
+      [--microbatches=1]
 
 Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
 the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
@@ -30,6 +31,8 @@ _VOCAB = flags.DEFINE_integer("vocab", 104, "Vocabulary (the help pages have 103
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per runner (after one warm-up step).")
 _REMAT = flags.DEFINE_bool("remat", False, "EBTConfig.remat for every runner (jax.checkpoint per "
                            "block, matmul outputs saved).")
+_MICRO = flags.DEFINE_integer("microbatches", 1, "make_train_step(num_microbatches=...) for the "
+                              "runners without a replay buffer (baseline, S1); S2 keeps 1.")
 
 
 def _flops(compiled) -> float:
@@ -73,7 +76,8 @@ def main(argv):
 
   print(f"device: {jax.devices()[0].device_kind}; d_model {cfg.d_model}, {cfg.num_layers} layers, "
         f"seq {_SEQ.value}, batch {_BATCH.value}, vocab {cfg.vocab_size}, float32"
-        + (", blocks rematerialised" if cfg.remat else ""))
+        + (", blocks rematerialised" if cfg.remat else "")
+        + (f", {_MICRO.value} microbatches (baseline, S1)" if _MICRO.value > 1 else ""))
   n = 1024
   a = jax.random.normal(jax.random.key(1), (n, n))
   matmul = jax.jit(lambda x: x @ x)
@@ -96,8 +100,12 @@ def main(argv):
   for name, (loss, think, init) in runners.items():
     extra = None if think is None else thinking.init_extra(cfg, think, _SEQ.value)
     state = core.init_train_state(init(jax.random.key(2)), opt, jax.random.key(3), extra=extra)
-    step = jax.jit(core.make_train_step(loss, opt, carries_extra=extra is not None))
-    flops = reported[name] = _flops(step.lower(state, batch).compile())
+    micro = 1 if extra is not None else _MICRO.value
+    step = jax.jit(core.make_train_step(loss, opt, carries_extra=extra is not None,
+                                        num_microbatches=micro))
+    # XLA counts a loop body once, so a microbatched step is counted as its unsplit twin.
+    counted = step if micro == 1 else jax.jit(core.make_train_step(loss, opt))
+    flops = reported[name] = _flops(counted.lower(state, batch).compile())
     if think is not None and think.gradient == "truncate" and think.num_steps > 2:
       body = body_flops(state.params, think)
       flops += (think.num_steps - 2) * body
