@@ -18,9 +18,6 @@ Times are wall-clock on whatever machine runs this; compare ratios, not seconds.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 from absl import app, flags
 
 from benchmarks import steps as steps_lib
@@ -37,16 +34,6 @@ _STEPS = flags.DEFINE_integer("steps", 7, "Timed steps per k per round (median).
 ARMS = {"induction": ("induction", "transformer"), "baseline": ("ebt", "baseline"),
         "S1": ("ebt", "S1"), "S1 remat": ("ebt", "S1 remat")}
 
-
-def _median_seconds(fn, steps: int) -> float:
-  import jax
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def main(argv):
@@ -73,7 +60,8 @@ def main(argv):
     rounds = {k: [] for k in counts}
     for _ in range(_REPEATS.value):
       for k, (compiled, state, batch, _) in runs.items():
-        rounds[k].append(_median_seconds(lambda: compiled(state, batch)[1]["loss"], _STEPS.value))
+        rounds[k].append(steps_lib.median_seconds(lambda: compiled(state, batch)[1]["loss"],
+                                                  _STEPS.value))
     reference = float(runs[1][0](*runs[1][1:3])[1]["loss"])
     for k, (compiled, state, batch, temp_mb) in runs.items():
       seconds = min(rounds[k])

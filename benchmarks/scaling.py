@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
 
 from absl import app, flags
 
-from benchmarks.steps import BATCH, training_step
+from benchmarks.steps import BATCH, median_seconds, training_step
 
 _FAMILY = flags.DEFINE_list("family", ["ebt", "induction"], "Families to sweep.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per size (after one warm-up step).")
@@ -48,16 +47,6 @@ SWEEP = {"width": [(64, 2, 32), (128, 2, 32), (256, 2, 32), (512, 2, 32)],
          "sequence": [(128, 2, 16), (128, 2, 32), (128, 2, 64), (128, 2, 128)]}
 
 
-def _median_seconds(fn, steps: int) -> float:
-  import jax
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
-
 
 def _flops(compiled) -> float:
   cost = compiled.cost_analysis()
@@ -69,7 +58,7 @@ def _matmul_flops_per_s(n: int) -> float:
   import jax
   a = jax.random.normal(jax.random.key(1), (n, n))
   f = jax.jit(lambda x: x @ x)
-  return 2 * n ** 3 / _median_seconds(lambda: f(a), 10)
+  return 2 * n ** 3 / median_seconds(lambda: f(a), 10)
 
 
 def child(spec: dict) -> dict:
@@ -78,7 +67,7 @@ def child(spec: dict) -> dict:
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
-  seconds = _median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
+  seconds = median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
   flops = _flops(compiled)
   if spec["arm"].endswith("remat"):  # count the model's FLOPs, not the recomputation's
     plain_step, plain_state, _ = training_step(spec["family"], spec["arm"][:-len(" remat")],

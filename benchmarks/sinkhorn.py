@@ -14,25 +14,14 @@ difference of the values. Wall-clock on whatever machine runs this; compare rati
 
 from __future__ import annotations
 
-import statistics
-import time
-
 from absl import app, flags
+
+from benchmarks.steps import median_seconds
 
 _BATCHES = flags.DEFINE_list("batches", ["256", "512", "1024"], "Sequences per cloud.")
 _LENGTH = flags.DEFINE_integer("length", 50, "Symbols per sequence (the study's T).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per runner.")
 
-
-def _median_ms(fn, repeats):
-  import jax
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t0)
-  return 1e3 * statistics.median(times)
 
 
 def main(argv):
@@ -66,8 +55,8 @@ def main(argv):
     ours = jax.jit(jax.value_and_grad(lambda x, y: emulation.sinkhorn_divergence(x, y, config)))
     theirs = jax.jit(jax.value_and_grad(ott_default))
     v_ours, v_theirs = float(ours(x, y)[0]), float(theirs(x, y)[0])
-    ms_ours = _median_ms(lambda: ours(x, y), _REPEATS.value)
-    ms_theirs = _median_ms(lambda: theirs(x, y), _REPEATS.value)
+    ms_ours = 1e3 * median_seconds(lambda: ours(x, y), _REPEATS.value)
+    ms_theirs = 1e3 * median_seconds(lambda: theirs(x, y), _REPEATS.value)
     print(f"{b:6d} {ms_ours:10.1f} {ms_theirs:15.1f} {ms_theirs / ms_ours:6.2f}x {v_ours:13.4f} "
           f"{v_theirs:14.4f} {abs(v_ours - v_theirs) / abs(v_theirs):9.2%}", flush=True)
 

@@ -1,4 +1,4 @@
-"""The transformer-family training steps the scaling and microbatch benchmarks time.
+"""The transformer-family training steps the scaling and microbatch benchmarks time, and the timer.
 
 `training_step(family, arm, d, layers, seq)`: `ebt` arms "S1" (two detached second-order descent
 steps, two landscapes), "S1 remat" (its blocks rematerialised) and "baseline" (the equal-size
@@ -8,7 +8,22 @@ here at any depth, on repeated tokens). Adam(W) at 1e-3, float32.
 
 from __future__ import annotations
 
+import statistics
+import time
+
 BATCH = 32  # the studies' batch
+
+
+def median_seconds(fn, steps: int) -> float:
+  """Median wall seconds of `steps` blocked calls of `fn`, after one warm-up call."""
+  import jax
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
 
 
 def training_step(family: str, arm: str, d: int, layers: int, seq: int, batch_size: int = BATCH,
