@@ -5,10 +5,11 @@
 
 `core.make_train_step(..., num_microbatches=k)` takes the gradient of k strided microbatches in a
 `lax.scan` and averages them: the same update as the full batch's (up to float rounding) with 1/k of
-the activations live at once. On accelerators that is a memory knob; on a CPU whose last-level
-cache the step's working set overflows (benchmarks/README.md, scaling: depth) it can also be faster.
-For each arm (the 8-layer steps of `benchmarks.scaling`: the induction transformer, the EBT
-baseline transformer, EBT S1 and S1 with its blocks rematerialised) this prints, for each k, the
+the activations live at once. On accelerators that is a memory knob; on a 2-core CPU it also made
+the second-order EBT S1 step, whose temporaries run to hundreds of MB, up to 2.3x faster, and the
+first-order transformers no faster (benchmarks/README.md). For each arm (the steps of
+`benchmarks.scaling` at `--num_layers`: the induction transformer, the EBT baseline transformer,
+EBT S1 and S1 with its blocks rematerialised) this prints, for each k, the
 median ms per step (the best of `--repeats` rounds, each k timed in turn within a round), the ratio
 to k = 1, and XLA's temporary buffer size of the compiled step (`memory_analysis`), and for the
 deterministic arms the relative difference of the logged loss (the mean over microbatches) from
@@ -33,7 +34,6 @@ _STEPS = flags.DEFINE_integer("steps", 7, "Timed steps per k per round (median).
 
 ARMS = {"induction": ("induction", "transformer"), "baseline": ("ebt", "baseline"),
         "S1": ("ebt", "S1"), "S1 remat": ("ebt", "S1 remat")}
-
 
 
 def main(argv):
