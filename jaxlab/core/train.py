@@ -89,8 +89,8 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
   as Saxe's). Either way this is the full batch's gradient up to float rounding, computed with 1/k
   of the activations live at once: a memory knob on accelerators; on a 2-core CPU it also made
   the second-order EBT step up to 2.3x faster, first-order steps not (benchmarks/README.md). Aux
-  metrics are averaged over the microbatches. Microbatch i draws
-  its randomness from `fold_in(loss_key, i)`.
+  metrics are averaged over the microbatches. Microbatch i draws its randomness from
+  `fold_in(loss_key, i)`.
   """
   if not isinstance(num_microbatches, int) or num_microbatches < 1:
     raise ValueError(f"num_microbatches={num_microbatches!r}: must be an integer >= 1")
