@@ -1,7 +1,7 @@
 """The cost of an EBT training step over an equal-size transformer's, measured side by side.
 
-  python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30] [--rounds=2] [--remat]
-      [--microbatches=1]
+  python -m benchmarks.ebt_step [--d_model=128] [--seq_len=32] [--batch=32] [--steps=30]
+      [--rounds=2] [--remat] [--microbatches=1]
 
 Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
 the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
