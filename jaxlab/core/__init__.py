@@ -1,5 +1,6 @@
 """The engine shared by every study; it knows nothing about any model family."""
 
+from jaxlab.core.autodiff import energy_and_grad
 from jaxlab.core.checkpoint import CheckpointMismatchError, Checkpointer
 from jaxlab.core.metrics import MetricWriter, Progress, read_metrics
 from jaxlab.core.population import init_run, make_population, train_population
@@ -8,6 +9,7 @@ from jaxlab.core.train import (NonFiniteLossError, TrainResult, TrainState, init
 
 __all__ = [
     "CheckpointMismatchError", "Checkpointer", "MetricWriter", "NonFiniteLossError", "Progress",
-    "TrainResult", "TrainState", "init_run", "init_train_state", "make_population", "make_train_step",
-    "read_metrics", "scan_train", "set_hyperparams", "train", "train_population", "wall_time",
+    "TrainResult", "TrainState", "energy_and_grad", "init_run", "init_train_state",
+    "make_population", "make_train_step", "read_metrics", "scan_train", "set_hyperparams", "train",
+    "train_population", "wall_time",
 ]

@@ -62,6 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlab import core
 from jaxlab.ebt import model as transformer
 
 Params = dict[str, Any]
@@ -291,10 +292,14 @@ def energy(params: Params, x_BxP: jax.Array, y_BxP: jax.Array, cfg: EBTConfig) -
 
 def energy_and_grad(params: Params, x_BxP: jax.Array, y_BxP: jax.Array,
                     cfg: EBTConfig) -> tuple[jax.Array, jax.Array]:
-  """(E [B], dE/dy [B, P]): images are independent, so one pullback of ones gives each image's."""
-  e, pullback = jax.vjp(lambda y: energy(params, x_BxP, y, cfg), y_BxP)
-  (g,) = pullback(jnp.ones_like(e))
-  return e, g
+  """(E [B], dE/dy [B, P]): images are independent, so one pullback of ones gives each image's.
+  Differentiated again (training through the descent) forward-over-reverse (`core.autodiff`)."""
+  return core.energy_and_grad(functools.partial(_energy_of_candidate, cfg=cfg), params, y_BxP,
+                              x_BxP)
+
+
+def _energy_of_candidate(params, y_BxP, x_BxP, cfg: EBTConfig):
+  return energy(params, x_BxP, y_BxP, cfg)
 
 
 def step_size(params: Params, cfg: EBTConfig) -> jax.Array:

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxlab import core
 from jaxlab.ebt import model as model_lib
 from jaxlab.ebt import replay as replay_lib
 
@@ -126,10 +127,13 @@ def descent_step(params, tokens, y, alpha, noise_key, cfg: model_lib.EBTConfig,
   if think.langevin_std > 0:
     y = y + think.langevin_std * jax.random.normal(noise_key, y.shape, y.dtype)
   probs = jax.nn.softmax(y, axis=-1)
-  e_fn = lambda p: model_lib.energy(params, tokens, p, cfg, landscape=step)
-  energies, pullback = jax.vjp(e_fn, probs)
-  (grad_p,) = pullback(jnp.ones_like(energies))
+  energies, grad_p = core.energy_and_grad(functools.partial(_energy, cfg=cfg), params, probs,
+                                          tokens, step)
   return probs - alpha * grad_p, energies
+
+
+def _energy(params, probs, tokens, landscape, cfg: model_lib.EBTConfig):
+  return model_lib.energy(params, tokens, probs, cfg, landscape=landscape)
 
 
 def initial_candidates(key: jax.Array, tokens: jax.Array, cfg: model_lib.EBTConfig) -> jax.Array:
