@@ -5,9 +5,10 @@
 
 `core.make_train_step(..., num_microbatches=k)` takes the gradient of k strided microbatches in a
 `lax.scan` and averages them: the same update as the full batch's (up to float rounding) with 1/k of
-the activations live at once. On accelerators that is a memory knob; on a 2-core CPU it also made
-the second-order EBT S1 step, whose temporaries run to hundreds of MB, up to 2.3x faster, and the
-first-order transformers no faster (benchmarks/README.md). For each arm (the steps of
+the activations live at once. On accelerators that is a memory knob; on a 2-core CPU it made the
+second-order EBT S1 step 2.3x faster at 8 layers while that step was reverse over reverse (now
+forward over reverse: 10-14% faster), and the first-order transformers no faster
+(benchmarks/README.md). For each arm (the steps of
 `benchmarks.scaling` at `--num_layers`: the induction transformer, the EBT baseline transformer,
 EBT S1 and S1 with its blocks rematerialised) this prints, for each k, the
 median ms per step (the best of `--repeats` rounds, each k timed in turn within a round), the ratio

@@ -19,9 +19,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.d_model = 128
   c.num_heads = 4
   c.num_layers = 2
-  # jax.checkpoint per block (jaxlab.ebt.model.EBTConfig.remat): same numbers; on CPU the S1 step
-  # is 14% faster at 2 layers and 4x at 8, 12% slower at 1 (benchmarks/README.md). Off: the
-  # recorded results were trained without it.
+  # jax.checkpoint per block (jaxlab.ebt.model.EBTConfig.remat): same numbers; since the descent's
+  # second order is forward over reverse it no longer speeds up the S1 step on CPU (within 10% at
+  # 2 and 8 layers, benchmarks/README.md). Off: the recorded results were trained without it.
   c.remat = False
   c.seq_len = 32
   # AdamW (0.9, 0.999), weight decay 0.01, clip 1, linear warmup then cosine to lr / 10 (the

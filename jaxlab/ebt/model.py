@@ -48,9 +48,10 @@ class EBTConfig:
   init_scale: float = 0.02
   num_landscapes: int = 0  # L learned landscape tokens (0: none, one shared landscape)
   # jax.checkpoint per block, saving only matmul outputs (dots_saveable): the backward pass
-  # recomputes the cheap elementwise ops next to where it needs them. Same numbers and FLOPs; on
-  # XLA:CPU the S1 training step (second order through the descent) runs several times faster at
-  # 8 layers (benchmarks/README.md, scaling).
+  # recomputes the cheap elementwise ops next to where it needs them. Same numbers and FLOPs. It
+  # made the S1 step 4x faster at 8 layers on XLA:CPU while its second order was reverse over
+  # reverse; since that is forward over reverse (`core.energy_and_grad`) it changes S1's speed by
+  # under 10% either way (benchmarks/README.md, scaling).
   remat: bool = False
 
   def __post_init__(self):

@@ -15,7 +15,8 @@ position its own gradient.
 
 Where parameter gradients flow (`ThinkConfig.gradient`):
 - "detach" (S1): the state is stop-gradient'ed at the start of every step; each step is
-  differentiated to second order (through dE/dp); the loss averages all steps.
+  differentiated to second order (through dE/dp, forward over reverse: `core.energy_and_grad`);
+  the loss averages all steps.
 - "truncate" (S2): steps 1..K-1 run under stop-gradient (state and parameters), only the last
   step is differentiable; the loss is on the last step. K may be drawn per batch in
   [min_steps, num_steps] (traced: one compilation), alpha per (batch, position) log-uniformly in
