@@ -6,8 +6,9 @@
 Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
 the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
 last step should cost about (K + 1) times that. Printed: seconds per training step of the baseline,
-S1 (2 detached steps, second order on each), S2 (truncated, K = 2 and K = 3 fixed, replay
-buffer), their ratios to the baseline, XLA's FLOP count of each compiled step and the ratio of
+S1 (2 detached steps, second order on each, forward over reverse: `core.energy_and_grad`), the
+same S1 with autodiff's reverse over reverse (the reference the second order replaced), S2
+(truncated, K = 2 and K = 3 fixed, replay buffer), their ratios to the baseline, XLA's FLOP count of each compiled step and the ratio of
 those counts, and the achieved FLOP/s as a fraction of a plain matmul's measured in this process
 (XLA's cost analysis counts a while-loop body once, so the truncated recipes' K - 1 frozen steps,
 which run in a `fori_loop`, are counted as the reported count plus (K - 2) times the FLOPs of one
@@ -20,8 +21,10 @@ Times are wall-clock on whatever machine runs this; compare ratios across machin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from unittest import mock
 
 from absl import app, flags
 
@@ -36,6 +39,8 @@ _ROUNDS = flags.DEFINE_integer("rounds", 2, "Rounds; each times every runner in 
                                "counts.")
 _REMAT = flags.DEFINE_bool("remat", False, "EBTConfig.remat for the EBT runners (jax.checkpoint "
                            "per block, matmul outputs saved); the baseline runs without.")
+REVERSE = "S1, reverse over reverse"  # S1 with autodiff's second order: the reference
+
 _MICRO = flags.DEFINE_integer("microbatches", 1, "make_train_step(num_microbatches=...) for the EBT "
                               "runners without a replay buffer (S1); the baseline and S2 run "
                               "unsplit.")
@@ -64,6 +69,7 @@ def main(argv):
   import optax
 
   from jaxlab import core
+  from jaxlab.core import autodiff
   from jaxlab.ebt import model, thinking
 
   # The baseline at its fastest: remat and microbatches only slow it (benchmarks/README.md).
@@ -75,6 +81,7 @@ def main(argv):
   runners = {"baseline": (thinking.baseline_loss(base_cfg), None,
                           lambda k: model.baseline_init(k, base_cfg))}
   recipes = {"S1 (2 detached steps)": thinking.S1,
+             REVERSE: thinking.S1,
              "S2 K=2 (truncated, replay)": dataclasses.replace(thinking.S2, num_steps=2,
                                                                 min_steps=None),
              "S2 K=3 (truncated, replay)": dataclasses.replace(thinking.S2, min_steps=None)}
@@ -100,18 +107,19 @@ def main(argv):
     return _flops(jax.jit(fn).lower(params, tokens, y, alpha, jax.random.key(4)).compile())
 
   reported, timed = {}, {}
-  for name, (loss, think, init) in runners.items():
+
+  def compile_runner(name, loss, think, init):
     extra = None if think is None else thinking.init_extra(cfg, think, _SEQ.value)
     state = core.init_train_state(init(jax.random.key(2)), opt, jax.random.key(3), extra=extra)
     micro = 1 if think is None or extra is not None else _MICRO.value
     step = jax.jit(core.make_train_step(loss, opt, carries_extra=extra is not None,
-                                        num_microbatches=micro))
+                                        num_microbatches=micro)).lower(state, batch).compile()
     # FLOPs of the model, counted on the plain, unsplit twin: XLA counts a loop body (the
     # microbatch scan's) once, and remat's recomputation is not the model's arithmetic.
     counted = step if think is None or (micro == 1 and not cfg.remat) else jax.jit(
         core.make_train_step(thinking.make_loss(base_cfg, think), opt,
-                             carries_extra=extra is not None))
-    flops = reported[name] = _flops(counted.lower(state, batch).compile())
+                             carries_extra=extra is not None)).lower(state, batch).compile()
+    flops = reported[name] = _flops(counted)
     if think is not None and think.gradient == "truncate" and think.num_steps > 2:
       body = body_flops(state.params, think)
       flops += (think.num_steps - 2) * body
@@ -120,6 +128,13 @@ def main(argv):
         print(f"  ({name}: loop body {body / 1e9:.3f} GFLOP; reported K=3 - K=2: "
               f"{(reported[name] - k2[0]) / 1e9:.3f} GFLOP: XLA counted the body once)")
     timed[name] = (step, state, flops, [])
+
+  for name, (loss, think, init) in runners.items():
+    # The reference runner is compiled with the second order left to autodiff (reverse over
+    # reverse); every runner is compiled ahead of time, so the patch covers all its tracing.
+    with (mock.patch.object(core, "energy_and_grad", autodiff.energy_and_grad_reverse)
+          if name == REVERSE else contextlib.nullcontext()):
+      compile_runner(name, loss, think, init)
   # Rounds, each timing every runner in turn; the best round counts (the first runner timed in a
   # process, the baseline, otherwise carries the machine's warm-up).
   matmul_seconds = []

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxlab import core
+from jaxlab.core import autodiff
 
 B, D, H = 5, 3, 7
 
@@ -18,9 +19,16 @@ def energy(params, y_BxD, context_BxD, scale):
   return scale * (h @ params["v"]) ** 2 + jnp.sum(y_BxD ** 4, -1)
 
 
-def reverse_over_reverse(energy_fn, params, y, *context):
+def reverse_over_reverse(energy_fn, params, y, *context):  # written out, not the library's
   energies, pullback = jax.vjp(lambda y: energy_fn(params, y, *context), y)
   return energies, pullback(jnp.ones_like(energies))[0]
+
+
+def test_the_library_reference_is_reverse_over_reverse(problem):
+  params, y, context = problem
+  loss = lambda impl: jax.jit(jax.grad(_descent_loss(impl, True), (0, 1, 2)))
+  _close(loss(autodiff.energy_and_grad_reverse)(params, y, context, 2.0),
+         loss(reverse_over_reverse)(params, y, context, 2.0), tol=1e-15)
 
 
 @pytest.fixture(scope="module")

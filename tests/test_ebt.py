@@ -106,11 +106,6 @@ def test_rematerialised_blocks_give_the_same_energy_and_gradient():
                              model.baseline_apply(baseline, TOKENS, CFG), rtol=1e-13)
 
 
-def _reverse_over_reverse(energy_fn, params, y, *context):
-  energies, pullback = jax.vjp(lambda y: energy_fn(params, y, *context), y)
-  return energies, pullback(jnp.ones_like(energies))[0]
-
-
 @pytest.mark.parametrize("recipe", ["S1", "S2", "full"])
 def test_training_gradient_equals_reverse_over_reverse_autodiff(recipe, monkeypatch):
   """The descent's second-order VJP (forward over reverse, `core.energy_and_grad`) gives the
@@ -129,7 +124,7 @@ def test_training_gradient_equals_reverse_over_reverse_autodiff(recipe, monkeypa
   grad = lambda: jax.jit(jax.grad(lambda p: loss(p, *args)[0]))(params)
   ours = grad()
   from jaxlab import core
-  monkeypatch.setattr(core, "energy_and_grad", _reverse_over_reverse)
+  monkeypatch.setattr(core, "energy_and_grad", core.autodiff.energy_and_grad_reverse)
   chex.assert_trees_all_close(ours, grad(), rtol=1e-11, atol=1e-13)
 
 

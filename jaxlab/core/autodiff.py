@@ -42,6 +42,13 @@ def energy_and_grad(energy_fn: EnergyFn, params: PyTree, y: jax.Array,
   """(E, dS/dy) for E = energy_fn(params, y, *context) of any shape and S = sum(E): with
   independent examples, every example's own gradient. `energy_fn` must be hashable and close over
   no traced values (pass those in `context`); its second-order VJP is forward-over-reverse."""
+  return energy_and_grad_reverse(energy_fn, params, y, *context)
+
+
+def energy_and_grad_reverse(energy_fn: EnergyFn, params: PyTree, y: jax.Array,
+                            *context) -> tuple[jax.Array, jax.Array]:
+  """The same values without the custom VJP, so that autodiff takes the second order reverse over
+  reverse: the reference in tests and benchmarks."""
   energies, pullback = jax.vjp(lambda y: energy_fn(params, y, *context), y)
   (grad_y,) = pullback(jnp.ones_like(energies))
   return energies, grad_y
