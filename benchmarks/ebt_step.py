@@ -8,8 +8,8 @@ the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain wit
 last step should cost about (K + 1) times that. Printed: seconds per training step of the baseline,
 S1 (2 detached steps, second order on each, forward over reverse: `core.energy_and_grad`), the
 same S1 with autodiff's reverse over reverse (the reference the second order replaced), S2
-(truncated, K = 2 and K = 3 fixed, replay buffer), their ratios to the baseline, XLA's FLOP count of each compiled step and the ratio of
-those counts, and the achieved FLOP/s as a fraction of a plain matmul's measured in this process
+(truncated, K = 2 and K = 3 fixed, replay buffer), their ratios to the baseline, XLA's FLOP count
+of each compiled step and the ratio of those counts, and the achieved FLOP/s as a fraction of a plain matmul's measured in this process
 (XLA's cost analysis counts a while-loop body once, so the truncated recipes' K - 1 frozen steps,
 which run in a `fori_loop`, are counted as the reported count plus (K - 2) times the FLOPs of one
 frozen descent step lowered on its own; the printed check compares that body with the difference
@@ -28,6 +28,8 @@ from unittest import mock
 
 from absl import app, flags
 
+REVERSE = "S1, reverse over reverse"  # S1 with autodiff's second order: the reference
+
 _D = flags.DEFINE_integer("d_model", 128, "Width.")
 _LAYERS = flags.DEFINE_integer("num_layers", 2, "Depth.")
 _SEQ = flags.DEFINE_integer("seq_len", 32, "Window length.")
@@ -39,8 +41,6 @@ _ROUNDS = flags.DEFINE_integer("rounds", 2, "Rounds; each times every runner in 
                                "counts.")
 _REMAT = flags.DEFINE_bool("remat", False, "EBTConfig.remat for the EBT runners (jax.checkpoint "
                            "per block, matmul outputs saved); the baseline runs without.")
-REVERSE = "S1, reverse over reverse"  # S1 with autodiff's second order: the reference
-
 _MICRO = flags.DEFINE_integer("microbatches", 1, "make_train_step(num_microbatches=...) for the EBT "
                               "runners without a replay buffer (S1); the baseline and S2 run "
                               "unsplit.")
