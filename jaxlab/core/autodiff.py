@@ -4,10 +4,11 @@ forward-over-reverse.
 Models that predict by descending an energy (energy-based transformers: Gladstone et al. 2025,
 arXiv 2507.02092, eqs. 1-2; the denoising EBT) train through the descent step
 $y' = y - \alpha\, \nabla_y S(\theta, y)$, $S = \sum E$, so the training gradient needs the
-vector-Jacobian product of $g(\theta, y) = \nabla_y S$. Reverse mode over reverse mode transposes the
-whole backward pass. Because the Hessian of the scalar S is symmetric,
+vector-Jacobian product of $g(\theta, y) = \nabla_y S$. Reverse mode over reverse mode
+transposes the whole backward pass. Because the Hessian of the scalar S is symmetric,
 
-$$ v^\top \partial_{(\theta, y, c)}\, g = \partial_\epsilon\, \nabla_{(\theta, y, c)}\, S(\theta, y + \epsilon v, c) \big|_{\epsilon = 0}, $$
+$$ v^\top \partial_{(\theta, y, c)}\, g
+   = \partial_\epsilon \nabla_{(\theta, y, c)} S(\theta, y + \epsilon v, c) \big|_{\epsilon=0}, $$
 
 the same product is a forward-mode derivative of the full gradient along v (Pearlmutter 1994,
 "Fast exact multiplication by the Hessian", eq. 6; the forward-over-reverse Hessian-vector product
