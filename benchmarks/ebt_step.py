@@ -6,16 +6,16 @@
 Gladstone et al. 2025 count one EBT step as about 3.33x a Transformer++ step (the doubled stream,
 the vocabulary-to-embedding map, the backward through dE/dp): a K-step chain with a second-order
 last step should cost about (K + 1) times that. Printed: seconds per training step of the baseline,
-S1 (2 detached steps, second order on each, forward over reverse: `core.energy_and_grad`), the
-same S1 with autodiff's reverse over reverse (the reference the second order replaced), S2
-(truncated, K = 2 and K = 3 fixed, replay buffer), their ratios to the baseline, XLA's FLOP count
-of each compiled step and the ratio of those counts, and the achieved FLOP/s as a fraction of a
-plain matmul's measured in this process (XLA's cost analysis counts a while-loop body once, so
-the truncated recipes' K - 1 frozen steps, which run in a `fori_loop`, are counted as the reported
-count plus (K - 2) times the FLOPs of one frozen descent step lowered on its own; the printed check compares that body with the difference
-between the reported counts of K = 3 and K = 2). `--remat` and `--microbatches` change how the EBT
-runners compute, not what: their FLOPs are those of the plain, unsplit step; the baseline always
-runs plain and unsplit, its fastest form on CPU.
+S1 (2 detached steps, second order on each, forward over reverse: `core.energy_and_grad`), the same
+S1 with autodiff's reverse over reverse (the reference the second order replaced), S2 (truncated, K
+= 2 and K = 3 fixed, replay buffer), their ratios to the baseline, XLA's FLOP count of each compiled
+step and the ratio of those counts, and the achieved FLOP/s as a fraction of a plain matmul's
+measured in this process (XLA's cost analysis counts a while-loop body once, so the truncated
+recipes' K - 1 frozen steps, which run in a `fori_loop`, are counted as the reported count plus (K -
+2) times the FLOPs of one frozen descent step lowered on its own; the printed check compares that
+body with the difference between the reported counts of K = 3 and K = 2). `--remat` and
+`--microbatches` change how the EBT runners compute, not what: their FLOPs are those of the plain,
+unsplit step; the baseline always runs plain and unsplit, its fastest form on CPU.
 Times are wall-clock on whatever machine runs this; compare ratios across machines, not seconds.
 """
 
