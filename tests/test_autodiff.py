@@ -24,13 +24,6 @@ def reverse_over_reverse(energy_fn, params, y, *context):  # written out, not th
   return energies, pullback(jnp.ones_like(energies))[0]
 
 
-def test_the_library_reference_is_reverse_over_reverse(problem):
-  params, y, context = problem
-  loss = lambda impl: jax.jit(jax.grad(_descent_loss(impl, True), (0, 1, 2)))
-  _close(loss(autodiff.energy_and_grad_reverse)(params, y, context, 2.0),
-         loss(reverse_over_reverse)(params, y, context, 2.0), tol=1e-15)
-
-
 @pytest.fixture(scope="module")
 def problem():
   k = jax.random.split(jax.random.key(0), 5)
@@ -55,6 +48,13 @@ def _close(a, b, tol=1e-12):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     scale = max(float(jnp.max(jnp.abs(y))), 1e-30)
     assert float(jnp.max(jnp.abs(x - y))) / scale < tol
+
+
+def test_the_library_reference_is_reverse_over_reverse(problem):
+  params, y, context = problem
+  loss = lambda impl: jax.jit(jax.grad(_descent_loss(impl, True), (0, 1, 2)))
+  _close(loss(autodiff.energy_and_grad_reverse)(params, y, context, 2.0),
+         loss(reverse_over_reverse)(params, y, context, 2.0), tol=1e-15)
 
 
 def test_forward_values_are_the_energy_and_its_gradient(problem):
