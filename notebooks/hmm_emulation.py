@@ -140,3 +140,31 @@ axes[2].set(xlim=(-0.5, max(rnn_changes.max(), 8) + 0.5), xlabel="output changes
 axes[2].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# The RNN never emits the 1% noise symbol, and the loss does not ask it to. An emulator without
+# the symbol is the HMM with that symbol's mass moved to each state's frequent symbol; moving a
+# one-hot sequence to it costs one Hamming unit per noise symbol, so the unregularised transport
+# between the two laws costs exactly $E\,\#\{\text{noise symbols}\} = 0.01\,T$
+# (`theory.rare_symbol_transport_cost`). On the exact laws of short sequences (all $3^T$ of them,
+# weighted) the loss's divergence tends to it as $\varepsilon \to 0$. A finite batch, though, leaves
+# a floor far above it: at $T = 30$ the symbol-free HMM scores *below* the floor
+# (`experiments/hmm_emulation/resolution.py` sweeps batches up to the paper's 4096 and $T = 100$).
+
+# %%
+free = hmm_lib.without_rare_symbols(hmm)
+noise_symbols = np.flatnonzero(exact_marginal < 0.05)
+for length in (3, 4):
+  cost = theory.rare_symbol_transport_cost(stationary, transition, emission, length, noise_symbols)
+  at_blur = emulation.population_divergence(hmm, free, length,
+                                            emulation.CONVERGED_SINKHORN._replace(blur=config.blur))
+  small = emulation.population_divergence(
+      hmm, free, length, emulation.CONVERGED_SINKHORN._replace(blur=config.blur / 4))
+  print(f"T = {length}: transport cost {cost:.4f}; S_eps at blur {config.blur / 4:g}: {small:.4f}, "
+        f"at the loss's blur {config.blur:g}: {at_blur:.4f}")
+without = emulation.divergence_between(key, hmm, free, config.batch_size, config.length,
+                                       config.floor_repeats, sinkhorn)
+cost = theory.rare_symbol_transport_cost(stationary, transition, emission, config.length,
+                                         noise_symbols)
+print(f"T = {config.length}, batch {config.batch_size}: floor {floor.noise_floor_mean:.3f}, "
+      f"symbol-free HMM {without[0]:.3f} +- {without[1]:.3f}, transport cost {cost:.2f}")

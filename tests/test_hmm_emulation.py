@@ -13,6 +13,7 @@ from jaxlab.hmm_rnn import emulation
 from jaxlab.hmm_rnn import hmm as hmm_lib
 from jaxlab.hmm_rnn import model
 from jaxlab.hmm_rnn import statistics
+from theory import hmm as theory
 
 
 def test_straight_through_sample_is_one_hot_with_the_softmax_gradient():
@@ -79,6 +80,85 @@ def test_divergence_between_hmms_resolves_large_differences_only():
     emulation.divergence_between(key, two, hmm_lib.make([1.0], [[1.0]], [[0.5, 0.5]]), 8, 4)
 
 
+def test_weighted_points_are_repeated_points():
+  # A batch of short sequences repeats many exactly: its distinct rows weighted by their counts
+  # must give the batch's divergence (the exact laws below rely on it), both solved to
+  # convergence (marginals to 1e-7; at blur 0.5, where that takes few iterations: the identity
+  # holds at any blur). The loss's 200-iteration budget stops short of convergence on such batches,
+  # at different iterates (at blur 0.2: 0.0757 and 0.0768 against the converged 0.0783).
+  two = hmm_lib.by_name("two")
+  a = jax.nn.one_hot(hmm_lib.sample(jax.random.key(0), two, 256, 3)[1], 3)
+  b = jax.nn.one_hot(hmm_lib.sample(jax.random.key(1), two, 128, 3)[1], 3)
+  rows, counts = np.unique(np.asarray(emulation.flatten(a)), axis=0, return_counts=True)
+  assert len(rows) < 40  # so the check is a real compression
+  converged = emulation.CONVERGED_SINKHORN._replace(blur=0.5)
+  batch = emulation.sequence_divergence(a, b, converged)
+  weighted = emulation.sinkhorn_divergence(jnp.asarray(rows), emulation.flatten(b), converged,
+                                           x_weights=jnp.asarray(counts / counts.sum()))
+  np.testing.assert_allclose(float(weighted), float(batch), rtol=1e-5)
+  uniform = emulation.sinkhorn_divergence(jnp.asarray(rows), emulation.flatten(b), converged)
+  assert abs(float(uniform) - float(batch)) > 1e-2 * float(batch)  # the weights matter
+  with pytest.raises(ValueError, match=r"x_weights must be \[4\]"):
+    emulation.sinkhorn_divergence(jnp.zeros((4, 2)), jnp.zeros((3, 2)), x_weights=jnp.ones(3) / 3)
+
+
+def test_exact_sequence_law_is_the_brute_force_likelihood():
+  two = hmm_lib.by_name("two")
+  law = emulation.sequence_law(two, 4)
+  assert law.symbols.shape == (81, 4, 3)
+  np.testing.assert_allclose(law.probabilities.sum(), 1.0, rtol=1e-12)
+  for index in (0, 17, 80):
+    symbols = np.argmax(law.symbols[index], axis=-1)
+    exact = theory.enumerate_loglik(two.initial, two.transition, two.emission, symbols)
+    np.testing.assert_allclose(np.log(law.probabilities[index]), exact, rtol=1e-9)
+  # without its noise symbol, "two" emits only the 2^4 sequences of symbols 0 and 2
+  assert emulation.sequence_law(hmm_lib.without_rare_symbols(two), 4).symbols.shape == (16, 4, 3)
+  with pytest.raises(ValueError, match="3\\^11 = 177147 sequences exceed"):
+    emulation.sequence_law(two, 11)
+
+
+def test_unregularised_transport_to_the_symbol_free_hmm_costs_the_expected_rare_count():
+  """theory.rare_symbol_transport_cost against an exact linear program over the two laws
+  (T = 4: 81 x 16 sequences, Hamming cost), to 1e-9; and for a non-stationary start."""
+  from scipy.optimize import linprog
+  two = hmm_lib.by_name("two")
+  start = np.array([0.9, 0.1])
+  for hmm in (two, two._replace(initial=jnp.asarray(start))):
+    source = emulation.sequence_law(hmm, 4)
+    target = emulation.sequence_law(hmm_lib.without_rare_symbols(hmm), 4)
+    x = source.symbols.reshape(len(source.symbols), -1)
+    y = target.symbols.reshape(len(target.symbols), -1)
+    cost = 0.5 * ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)  # the Hamming distance
+    n, m = cost.shape
+    # the last target marginal follows from the others (both laws sum to 1): dropped, so that
+    # rounding in the two sums cannot make the system inconsistent
+    marginals = np.concatenate([np.kron(np.eye(n), np.ones((1, m))),
+                                np.kron(np.ones((1, n)), np.eye(m))[:-1]])
+    solution = linprog(cost.ravel(), A_eq=marginals,
+                       b_eq=np.concatenate([source.probabilities, target.probabilities[:-1]]),
+                       bounds=(0, None), method="highs",
+                       options={"primal_feasibility_tolerance": 1e-10,
+                                "dual_feasibility_tolerance": 1e-10})
+    assert solution.status == 0
+    expected = theory.rare_symbol_transport_cost(hmm.initial, hmm.transition, hmm.emission, 4, [1])
+    np.testing.assert_allclose(solution.fun, expected, rtol=1e-9)
+  np.testing.assert_allclose(expected, 0.01 * np.sum(start) * 4, rtol=1e-12)  # .01 in every state
+
+
+def test_population_divergence_to_the_symbol_free_hmm_tends_to_the_transport_cost():
+  """S_eps between the exact laws (T = 4) rises to the unregularised cost .01 T as eps -> 0:
+  within 2% at blur 0.05; at the loss's blur 0.2 it is 0.885 of it. An HMM against itself: 0."""
+  two = hmm_lib.by_name("two")
+  free = hmm_lib.without_rare_symbols(two)
+  cost = theory.rare_symbol_transport_cost(two.initial, two.transition, two.emission, 4, [1])
+  at_loss_blur, small_blur = (emulation.population_divergence(
+      two, free, 4, emulation.CONVERGED_SINKHORN._replace(blur=blur)) for blur in (0.2, 0.05))
+  assert at_loss_blur < small_blur < cost
+  np.testing.assert_allclose(small_blur, cost, rtol=0.02)
+  np.testing.assert_allclose(at_loss_blur, 0.885 * cost, rtol=0.01)
+  assert abs(emulation.population_divergence(two, two, 4)) < 1e-5 * cost  # solver tol.
+
+
 def test_emission_statistics_on_a_hand_made_batch():
   symbols = jnp.array([[0, 0, 2, 2, 2], [1, 0, 0, 0, 0]])
   np.testing.assert_array_equal(statistics.changes_per_sequence(symbols), [1, 1])
@@ -128,6 +208,34 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   jax.tree.map(np.testing.assert_array_equal, second, study["params"])
   assert not np.allclose(first["w_hh"], second["w_hh"])
   np.testing.assert_array_equal(study["evolution"]["steps"], [0, 20])  # the first stage's snapshots
+
+
+def test_resolution_study_smoke_and_its_extrapolation(tmp_path):
+  from experiments.hmm_emulation import resolution
+  config = _tiny_config()
+  config.update(hmms=("two", "fully"), resolution_lengths=(30,), resolution_batch_sizes=(32,),
+                resolution_repeats=2, exact_lengths=(3,))
+  result = resolution.run(config, str(tmp_path))
+  assert list(result["results"]) == ["two"]  # fully has no rare symbol
+  names = [c.quantity for c in result["comparisons"]]
+  assert len(names) == 2 and "exact laws at T = 3" in names[0] and "batch 32" in names[1]
+  exact = result["results"]["two"]["exact"][0]
+  np.testing.assert_allclose(exact["transport_cost"], 0.03, rtol=1e-12)
+  assert exact["divergence"] < exact["small_blur_divergence"] < exact["transport_cost"]
+  assert (tmp_path / "figures" / "resolution_two.png").stat().st_size > 0
+  assert (tmp_path / "resolution.json").exists() and (tmp_path / "results.json").exists()
+  # the extrapolation: a floor falling exactly as 2 / sqrt(B) reaches a cost of 0.1 at B = 400
+  rows = [{"length": 5, "batch_size": b, "floor": 2 / np.sqrt(b), "transport_cost": 0.1}
+          for b in (16, 64, 256)]
+  fit = resolution.extrapolate(rows)[5]
+  np.testing.assert_allclose([fit["exponent"], fit["batch_at_transport_cost"]], [-0.5, 400.0],
+                             rtol=1e-9)
+  config.hmms = ("fully",)
+  with pytest.raises(ValueError, match="none of config.hmms=\\('fully',\\) has a symbol rarer"):
+    resolution.run(config, str(tmp_path))
+  config.hmms, config.exact_lengths = ("two",), (12,)
+  with pytest.raises(ValueError, match="3\\^12 sequences are too many"):
+    resolution.run(config, str(tmp_path))
 
 
 @pytest.mark.parametrize("change, message", [

@@ -26,6 +26,14 @@ emulating hidden Markov models", NeurIPS; arXiv 2510.25674), as their code build
                 P(run >= d | a run of a starts at t) = v D_a^(d-1) 1 / v 1 and the mean run is
                 v (I - D_a)^-1 1 / v 1. With E = I this is the hidden dwell time. For "two" each
                 frequent symbol has one emitting state, so its runs are geometric with ratio .9405.
+  rare symbols  the loss's cost between one-hot sequences, |x - y|^2 / 2, is their Hamming distance.
+                Let Q be the law with the symbols R never emitted, each state's mass on R moved to
+                one other symbol (`jaxlab.hmm_rnn.hmm.without_rare_symbols`). Every y ~ Q differs
+                from x in each t with x_t in R, so any coupling pays at least E #{t : y_t in R};
+                replacing each R-emission by its state's substitute draws from Q and pays exactly
+                that. So the unregularised transport cost is OT_0(P, Q) = sum_t p_t E[:, R] 1:
+                .01 T for the chains (0.3 at T = 30, 1 at T = 100). The debiased Sinkhorn
+                divergence S_eps(P, Q) tends to it as eps -> 0.
 
 The six families (linear chains with q = 0.05^(1/(M-1)) = .05, .2236, .3684, .4729 for M = 2..5;
 fully connected; cyclic). Their uniform start is stationary (every A is symmetric, so doubly
@@ -131,6 +139,16 @@ def changes_distribution(start, transition, emission, length: int) -> np.ndarray
     shifted = np.concatenate([np.zeros_like(other[:1]), other[:-1]], axis=0)  # count n - 1
     alpha = np.einsum("ij,nib->njb", a, alpha + shifted) * e[None, :, :]
   return alpha.sum(axis=(1, 2))
+
+
+def rare_symbol_transport_cost(start, transition, emission, length: int, symbols) -> float:
+  """E #{t < T : y_t in symbols}: the exact optimal-transport cost (cost |x - y|^2 / 2 between
+  one-hot sequences) from the HMM's law of `length`-symbol sequences to the same HMM with `symbols`
+  never emitted (module docstring, "rare symbols")."""
+  a, e = _arrays(transition, emission)
+  rare = np.zeros(e.shape[1], dtype=bool)
+  rare[np.asarray(symbols, dtype=int)] = True
+  return float(np.sum(state_marginals(start, a, length) @ e[:, rare]))
 
 
 def hidden_dwell_pmf(transition, max_length: int) -> np.ndarray:

@@ -57,11 +57,20 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.fixed_point_steps = 3000
   c.num_kick_neurons = 3
   c.population_size = 60  # the paper's top-60 projectors onto each kick neuron
+  # What the loss can see of the 1% noise symbol (experiments/hmm_emulation/resolution.py, run on
+  # its own): the floor and the symbol-free HMM's divergence at these batches and lengths (the
+  # paper trains "two" at T = 100, batch 4096), and the exact laws' divergence at short lengths.
+  c.resolution_lengths = (30, 100)
+  c.resolution_batch_sizes = (512, 1024, 2048, 4096)
+  c.resolution_repeats = 6
+  c.exact_lengths = (3, 4, 6)
   if variant == "quick":
     c.hmms = ("two",)
     c.num_steps = 1000
     c.large_batch_steps = 0
     c.snapshot_states = 400  # "two" switches abruptly; 5x cheaper
+    c.resolution_lengths = (30,)
+    c.resolution_batch_sizes = (256, 512, 1024)
   elif variant:
     raise ValueError(f"unknown variant {variant!r} of the hmm_emulation config; use '' or 'quick'")
   return c

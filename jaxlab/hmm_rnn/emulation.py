@@ -14,7 +14,9 @@ solved by ott-jax (Cuturi et al. 2022) with eps annealed from the cost's scale d
 Two batches of the *same* HMM do not give 0: a finite batch leaves a noise floor, the level a perfect
 emulator reaches. `noise_floor` measures it and `shuffled_control` (HMM sequences with their time
 order permuted: same symbol counts, no temporal structure) the level of a model with the right
-marginals only; every training curve is read against both.
+marginals only; every training curve is read against both. `population_divergence` computes S_eps
+between two HMMs' exact laws of short sequences (every sequence a point weighted by its
+probability): the limit a batch estimate approaches, with no floor.
 """
 
 from __future__ import annotations
@@ -50,19 +52,24 @@ def flatten(symbols: jax.Array) -> jax.Array:
   return symbols.reshape(symbols.shape[0], -1)
 
 
-def sinkhorn_divergence(x: jax.Array, y: jax.Array, config: SinkhornConfig = SinkhornConfig()
+def sinkhorn_divergence(x: jax.Array, y: jax.Array, config: SinkhornConfig = SinkhornConfig(),
+                        x_weights: jax.Array | None = None, y_weights: jax.Array | None = None
                         ) -> jax.Array:
-  """Debiased Sinkhorn divergence between point clouds x [N, D] and y [M, D], uniform weights,
-  cost |x - y|^2 / 2 and eps = blur^2 (geomloss's convention)."""
+  """Debiased Sinkhorn divergence between point clouds x [N, D] and y [M, D], cost |x - y|^2 / 2
+  and eps = blur^2 (geomloss's convention). Weights (each summing to 1) default to uniform; a
+  weighted cloud is the cloud with each point repeated in proportion to its weight."""
   if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
     raise ValueError(f"point clouds must be [n, dim] with equal dim, got {x.shape} and {y.shape}")
+  for points, weights, name in ((x, x_weights, "x_weights"), (y, y_weights, "y_weights")):
+    if weights is not None and weights.shape != points.shape[:1]:
+      raise ValueError(f"{name} must be [{points.shape[0]}], got shape {weights.shape}")
   # ott's PointCloud cost is |x - y|^2: doubling eps and halving the result gives |x - y|^2 / 2.
   target = 2 * config.blur ** 2
   epsilon = epsilon_scheduler.Epsilon(target=target, init=max(2 * config.anneal_from / target, 1.0),
                                       decay=config.decay)
   with jax.numpy_rank_promotion("allow"):  # ott broadcasts implicitly; callers may forbid it
     value, _ = ott_divergence.sinkhorn_divergence(
-        pointcloud.PointCloud, x, y, epsilon=epsilon,
+        pointcloud.PointCloud, x, y, a=x_weights, b=y_weights, epsilon=epsilon,
         solve_kwargs={"use_danskin": True, "implicit_diff": None, "threshold": config.threshold,
                       "max_iterations": config.max_iterations})
   return value / 2
@@ -156,3 +163,42 @@ def divergence_between(key: jax.Array, hmm: hmm_lib.HMM, other: hmm_lib.HMM, bat
 
   values = np.array([float(one(k)) for k in jax.random.split(key, repeats)])
   return float(values.mean()), float(values.std(ddof=1))
+
+
+# Exact laws are small and have no repeated points: solve them to convergence.
+CONVERGED_SINKHORN = SinkhornConfig(threshold=1e-7, max_iterations=20_000)
+
+
+class SequenceLaw(NamedTuple):
+  symbols: np.ndarray  # [N, T, K] one-hot: every sequence of positive probability
+  probabilities: np.ndarray  # [N], summing to 1
+
+
+def sequence_law(hmm: hmm_lib.HMM, length: int, max_sequences: int = 1 << 16) -> SequenceLaw:
+  """The HMM's exact law of `length`-symbol sequences: all K^T sequences scored by the forward
+  algorithm, those of probability zero dropped. For short sequences only (K^T <= max_sequences)."""
+  num_symbols = hmm.emission.shape[1]
+  count = num_symbols ** length
+  if count > max_sequences:
+    raise ValueError(f"{num_symbols}^{length} = {count} sequences exceed max_sequences="
+                     f"{max_sequences}: the exact law is for short sequences")
+  sequences = np.stack(np.unravel_index(np.arange(count), (num_symbols,) * length), axis=1)
+  loglik = jax.jit(jax.vmap(lambda s: hmm_lib.forward_filter(hmm, s).marginal_loglik))(
+      jnp.asarray(sequences, dtype=jnp.int32))
+  probabilities = np.exp(np.asarray(loglik, dtype=np.float64))
+  keep = probabilities > 0
+  return SequenceLaw(np.eye(num_symbols)[sequences[keep]],
+                     probabilities[keep] / probabilities[keep].sum())
+
+
+def population_divergence(hmm: hmm_lib.HMM, other: hmm_lib.HMM, length: int,
+                          sinkhorn: SinkhornConfig = CONVERGED_SINKHORN) -> float:
+  """The debiased Sinkhorn divergence between the two HMMs' exact laws of `length`-symbol
+  sequences (each sequence one point, weighted by its probability): what `divergence_between`
+  estimates, without the finite batch's floor. For short sequences (`sequence_law`)."""
+  if other.emission.shape[1] != hmm.emission.shape[1]:
+    raise ValueError(f"the HMMs emit {other.emission.shape[1]} and {hmm.emission.shape[1]} symbols")
+  a, b = sequence_law(other, length), sequence_law(hmm, length)
+  return float(sinkhorn_divergence(flatten(jnp.asarray(a.symbols)), flatten(jnp.asarray(b.symbols)),
+                                   sinkhorn, jnp.asarray(a.probabilities),
+                                   jnp.asarray(b.probabilities)))
