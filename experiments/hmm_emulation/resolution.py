@@ -142,6 +142,8 @@ def comparisons(name, measured) -> list[common.Comparison]:
 
 
 def report(name, measured) -> str:
+  if not measured["extrapolation"]:
+    return f"{name}: one batch size per length, no power law fitted."
   lines = [f"{name}: the floor falls with the batch B as B^p; extrapolated batch at which it would "
            "reach the noise symbol's transport cost:"]
   for length, fit in measured["extrapolation"].items():
