@@ -29,11 +29,11 @@ emulating hidden Markov models", NeurIPS; arXiv 2510.25674), as their code build
   rare symbols  the loss's cost between one-hot sequences, |x - y|^2 / 2, is their Hamming distance.
                 Let Q be the law with the symbols R never emitted, each state's mass on R moved to
                 one other symbol (`jaxlab.hmm_rnn.hmm.without_rare_symbols`). Every y ~ Q differs
-                from x in each t with x_t in R, so any coupling pays at least E #{t : y_t in R};
-                replacing each R-emission by its state's substitute draws from Q and pays exactly
-                that. So the unregularised transport cost is OT_0(P, Q) = sum_t p_t E[:, R] 1:
-                .01 T for the chains (0.3 at T = 30, 1 at T = 100). The debiased Sinkhorn
-                divergence S_eps(P, Q) tends to it as eps -> 0.
+                from x ~ P at each t with x_t in R, so any coupling pays at least E_P #{t : x_t in
+                R}; replacing each R-emission by its state's substitute draws from Q and pays
+                exactly that. So the unregularised transport cost is
+                OT_0(P, Q) = sum_t p_t E[:, R] 1: .01 T for the chains (0.3 at T = 30, 1 at
+                T = 100). The debiased Sinkhorn divergence S_eps(P, Q) tends to it as eps -> 0.
 
 The six families (linear chains with q = 0.05^(1/(M-1)) = .05, .2236, .3684, .4729 for M = 2..5;
 fully connected; cyclic). Their uniform start is stationary (every A is symmetric, so doubly

@@ -30,8 +30,8 @@ from typing import Any
 
 import jax
 import ml_collections
-from matplotlib import ticker
 import numpy as np
+from matplotlib import ticker
 
 from experiments import common
 from experiments.hmm_emulation import experiment
