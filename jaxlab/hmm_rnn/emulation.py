@@ -174,6 +174,11 @@ class SequenceLaw(NamedTuple):
   probabilities: np.ndarray  # [N], summing to 1
 
 
+@jax.jit
+def _sequence_logliks(hmm: hmm_lib.HMM, sequences: jax.Array) -> jax.Array:
+  return jax.vmap(lambda s: hmm_lib.forward_filter(hmm, s).marginal_loglik)(sequences)
+
+
 def sequence_law(hmm: hmm_lib.HMM, length: int, max_sequences: int = 1 << 16) -> SequenceLaw:
   """The HMM's exact law of `length`-symbol sequences: all K^T sequences scored by the forward
   algorithm, those of probability zero dropped. For short sequences only (K^T <= max_sequences)."""
@@ -183,8 +188,7 @@ def sequence_law(hmm: hmm_lib.HMM, length: int, max_sequences: int = 1 << 16) ->
     raise ValueError(f"{num_symbols}^{length} = {count} sequences exceed max_sequences="
                      f"{max_sequences}: the exact law is for short sequences")
   sequences = np.stack(np.unravel_index(np.arange(count), (num_symbols,) * length), axis=1)
-  loglik = jax.jit(jax.vmap(lambda s: hmm_lib.forward_filter(hmm, s).marginal_loglik))(
-      jnp.asarray(sequences, dtype=jnp.int32))
+  loglik = _sequence_logliks(hmm, jnp.asarray(sequences, dtype=jnp.int32))
   probabilities = np.exp(np.asarray(loglik, dtype=np.float64))
   keep = probabilities > 0
   return SequenceLaw(np.eye(num_symbols)[sequences[keep]],
