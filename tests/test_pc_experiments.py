@@ -36,6 +36,7 @@ def _tiny_training_config():
   return config
 
 
+@pytest.mark.optimized_compile  # running, not compiling, is its time: 14 -> 21 s unoptimized
 def test_pc_training_smoke_run_writes_curves_for_every_rule(tmp_path):
   result = training_experiment.run(_tiny_training_config(), str(tmp_path))
   assert set(result["results"]) == {"mlp_1", "conv"}

@@ -192,6 +192,10 @@ def test_fixed_prediction_errors_relax_to_backprop_deltas():
   assert _relative_error(jax.tree.map(lambda g: g / output_precision, few_steps), bp) > 1e-2
 
 
+# Two programs that XLA compiles to the same float64 operations: 6e-17 apart when optimized, 4e-14
+# without LLVM's passes (different contractions over 30 inference steps), so the 1e-14 bound holds
+# only for the compilation a user's run gets.
+@pytest.mark.optimized_compile
 def test_make_loss_logs_backprop_loss_and_differentiates_to_the_variant_update():
   net, params, x, y = _problem(MLP, "cross_entropy")
   kwargs = dict(output_precision=1e-2, node_optimizer=optax.sgd(0.1), num_inference_steps=30)
