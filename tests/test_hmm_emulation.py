@@ -1,6 +1,8 @@
 """The HMM-emulating RNN: its straight-through emissions, the Sinkhorn loss (exact cases, floor and
 control), emission statistics on hand-made sequences, and the experiment end to end."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -207,6 +209,12 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   jax.tree.map(np.testing.assert_array_equal, second, study["params"])
   assert not np.allclose(first["w_hh"], second["w_hh"])
   np.testing.assert_array_equal(study["evolution"]["steps"], [0, 20])  # the first stage's snapshots
+  curves = json.loads((tmp_path / "curves.json").read_text())["two"]
+  np.testing.assert_array_equal(curves["training"]["loss"], study["loss"])
+  np.testing.assert_array_equal(curves["evolution"]["cluster_fraction"],
+                                study["evolution"]["cluster_fraction"])
+  assert curves["evolution"]["switch_step"] == study["evolution"]["switch_step"]
+  assert curves["floors"]["128"]["noise_floor_mean"] == study["floors"][128].noise_floor_mean
 
 
 def test_resolution_study_smoke_and_its_extrapolation(tmp_path):

@@ -10,11 +10,13 @@ control; frequent-symbol repeat probabilities within 0.02 and output changes per
 (issue 5). `loss_resolution` scores exactly sampled near-miss HMMs (without the rare symbol,
 switching 1.2x as often) against the floor: what a batch of this size can see. Every checkpoint is
 kept as a training snapshot for `mechanism.training_evolution`. Writes `config.json`,
-`metrics.jsonl`, `checkpoints/`, `figures/*.png`, `results.json`.
+`metrics.jsonl`, `checkpoints/`, `figures/*.png`, `results.json` and `curves.json` (the training
+curves and snapshot evolution, as numbers).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -218,8 +220,31 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                  + mechanism.evolution_comparisons(name, studies[name]["evolution"],
                                                    studies[name]["exact"]["changes"],
                                                    config.num_steps)]
+  if jax.process_index() == 0:
+    write_curves(studies, os.path.join(workdir, "curves.json"))
   figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, figdir))
   return {"comparisons": comparisons, "figures": figures, "studies": studies}
+
+
+EVOLUTION_CURVES = ("steps", "changes", "cluster_fraction", "mean_residency", "unstable_fraction")
+
+
+def write_curves(studies: dict[str, Any], path: str) -> None:
+  """Per HMM, the training curve and the snapshot evolution as plain lists (what the figures draw),
+  so that runs can be compared without restoring and re-analysing their snapshots."""
+  curves = {}
+  for name, study in studies.items():
+    evolution = study["evolution"]
+    curves[name] = {
+        "training": {"steps": study["steps"].tolist(), "loss": study["loss"].tolist(),
+                     "changes_per_sequence": study["changes_during_training"].tolist()},
+        "floors": {str(batch): floor._asdict() for batch, floor in study["floors"].items()},
+        "exact_changes_per_sequence": float(study["exact"]["changes"]),
+        "evolution": {**{k: np.asarray(evolution[k]).tolist() for k in EVOLUTION_CURVES},
+                      "switch_step": evolution["switch_step"],
+                      "switch_width": evolution["switch_width"]}}
+  with open(path, "w") as f:
+    json.dump(curves, f, indent=2)
 
 
 SWITCHING_FACTOR = 1.2  # a chain switching 20% more often: repeat probability ~0.01 lower
