@@ -5,7 +5,8 @@
 
 For each family (`ebt`: the S1 EBT training step, two detached second-order descent steps, the same
 with every block rematerialised (`EBTConfig.remat`), and its equal-size baseline transformer; `induction`: the 2-layer transformer of experiments/induction_repeat
-on repeated tokens) and each size in a sweep of width, depth and sequence length, one child process
+on repeated tokens) and each size in a sweep of width, depth, sequence length and batch (the batch
+axis is not in the default `--axes`), one child process
 (so that the OS's peak memory belongs to that size alone) measures:
 
 - ms per jitted training step (median of `--steps` after a warm-up),
@@ -15,7 +16,9 @@ on repeated tokens) and each size in a sweep of width, depth and sequence length
   largest square size that fits the step's own width (the issue's goal: >= 0.5 where matmul-bound),
 - peak resident memory of the child from the OS (`ru_maxrss`), which includes the ~0.3 GB of the
   Python and XLA runtime themselves (the first row shows that floor),
-- compile time of the step.
+- compile time of the step,
+- the compiled step's temporary buffers (XLA's `memory_analysis`): its working set, to set beside
+  the CPU's last-level cache.
 
 Printed as a table per family with each row's growth over the smallest size. Times are wall-clock on
 whatever machine runs this; compare ratios across machines, not seconds.
@@ -33,19 +36,23 @@ from absl import app, flags
 
 from benchmarks.steps import BATCH, median_seconds, training_step
 
+# (d_model, num_layers, seq_len, batch); batch 32 (the studies') except along the batch axis.
+SWEEP = {"width": [(64, 2, 32, BATCH), (128, 2, 32, BATCH), (256, 2, 32, BATCH),
+                   (512, 2, 32, BATCH)],
+         "depth": [(128, 1, 32, BATCH), (128, 2, 32, BATCH), (128, 4, 32, BATCH),
+                   (128, 8, 32, BATCH)],
+         "sequence": [(128, 2, 16, BATCH), (128, 2, 32, BATCH), (128, 2, 64, BATCH),
+                      (128, 2, 128, BATCH)],
+         "batch": [(128, 2, 32, 8), (128, 2, 32, 16), (128, 2, 32, 32), (128, 2, 32, 64),
+                   (128, 2, 32, 128)]}
+DEFAULT_AXES = ["width", "depth", "sequence"]
+
 _FAMILY = flags.DEFINE_list("family", ["ebt", "induction"], "Families to sweep.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps per size (after one warm-up step).")
 _QUICK = flags.DEFINE_bool("quick", False, "Two sizes per axis (a smoke run).")
-_AXES = flags.DEFINE_list("axes", ["width", "depth", "sequence"], "Axes to sweep.")
+_AXES = flags.DEFINE_list("axes", DEFAULT_AXES, f"Axes to sweep (of {sorted(SWEEP)}).")
 _ARMS = flags.DEFINE_list("arms", None, "Arms to run (default: all of each family's).")
 _CHILD = flags.DEFINE_string("child", None, "Internal: measure one size given as JSON.")
-
-# (d_model, num_layers, seq_len); batch 32 throughout (the studies' batch).
-BASE = (128, 2, 32)
-SWEEP = {"width": [(64, 2, 32), (128, 2, 32), (256, 2, 32), (512, 2, 32)],
-         "depth": [(128, 1, 32), (128, 2, 32), (128, 4, 32), (128, 8, 32)],
-         "sequence": [(128, 2, 16), (128, 2, 32), (128, 2, 64), (128, 2, 128)]}
-
 
 
 def _flops(compiled) -> float:
@@ -63,7 +70,8 @@ def _matmul_flops_per_s(n: int) -> float:
 
 def child(spec: dict) -> dict:
   import jax
-  step, state, batch = training_step(spec["family"], spec["arm"], *spec["size"])
+  d, layers, seq, batch_size = spec["size"]
+  step, state, batch = training_step(spec["family"], spec["arm"], d, layers, seq, batch_size)
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
@@ -71,14 +79,15 @@ def child(spec: dict) -> dict:
   flops = _flops(compiled)
   if spec["arm"].endswith("remat"):  # count the model's FLOPs, not the recomputation's
     plain_step, plain_state, _ = training_step(spec["family"], spec["arm"][:-len(" remat")],
-                                       *spec["size"])
+                                               d, layers, seq, batch_size)
     flops = _flops(plain_step.lower(plain_state, batch).compile())
-  matmul_n = max(256, min(2048, 4 * spec["size"][0]))
+  matmul_n = max(256, min(2048, 4 * d))
+  temp_mb = compiled.memory_analysis().temp_size_in_bytes / 1e6
   peak = _matmul_flops_per_s(matmul_n)
   rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux
   return {"ms": 1e3 * seconds, "gflop": flops / 1e9, "of_matmul": flops / seconds / peak,
           "matmul_gflops": peak / 1e9, "matmul_n": matmul_n, "rss_gb": rss_gb,
-          "compile_s": compile_s, "device": jax.devices()[0].device_kind}
+          "compile_s": compile_s, "temp_mb": temp_mb, "device": jax.devices()[0].device_kind}
 
 
 def main(argv):
@@ -95,9 +104,9 @@ def main(argv):
     if family not in arms:
       raise app.UsageError(f"--family: unknown {family!r}; known: {sorted(arms)}")
     for arm in [a for a in arms[family] if _ARMS.value is None or a in _ARMS.value]:
-      print(f"\n{family} / {arm}: batch {BATCH}, float32; growth = over the axis's first size")
-      print(f"{'axis':<9} {'d,L,S':<11} {'ms/step':>8} {'growth':>7} {'GFLOP':>8} "
-            f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9}")
+      print(f"\n{family} / {arm}: float32; growth = over the axis's first size")
+      print(f"{'axis':<9} {'d,L,S,B':<14} {'ms/step':>8} {'growth':>7} {'GFLOP':>8} "
+            f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9} {'temp MB':>8}")
       for axis, sizes in sweep.items():
         first = None
         for size in sizes:
@@ -109,9 +118,10 @@ def main(argv):
             continue
           r = json.loads(out.stdout.strip().splitlines()[-1])
           first = first or r
-          print(f"{axis:<9} {','.join(map(str, size)):<11} {r['ms']:8.2f} "
+          print(f"{axis:<9} {','.join(map(str, size)):<14} {r['ms']:8.2f} "
                 f"{r['ms'] / first['ms']:6.1f}x {r['gflop']:8.3f} {r['of_matmul']:9.2f} "
-                f"{r['rss_gb']:8.2f} {r['rss_gb'] / first['rss_gb']:6.2f}x {r['compile_s']:9.2f}")
+                f"{r['rss_gb']:8.2f} {r['rss_gb'] / first['rss_gb']:6.2f}x {r['compile_s']:9.2f} "
+                f"{r['temp_mb']:8.1f}")
       print(f"(device: {r['device']}; matmul reference up to {r['matmul_n']}^2: "
             f"{r['matmul_gflops']:.0f} GFLOP/s)")
 
