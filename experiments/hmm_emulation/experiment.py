@@ -97,7 +97,7 @@ def sinkhorn_config(config) -> emulation.SinkhornConfig:
 
 def make_optimizer(config, learning_rate: float | None = None,
                    num_steps: int | None = None) -> optax.GradientTransformation:
-  """Adam with the paper's betas and gradient-norm clip; the learning rate (default
+  """Adam with the paper's betas and (its chains') gradient-norm clip; the learning rate (default
   config.learning_rate) decays (cosine, over `num_steps`, default config.num_steps) to
   config.final_lr_fraction of its start: at a constant rate the emission statistics keep drifting
   within the loss's noise floor (a batch resolves them only to a few hundredths)."""
