@@ -69,7 +69,7 @@ if _USER_COMPILE_EFFORT is not None:
 
 def _set_compile_effort(item):
   """Fast tests compile without LLVM's optimization passes: their programs are tiny, compiling is
-  most of their time, and the fast suite runs ~18% quicker (588 -> 483 s on 2 cores, 2026-12-07).
+  most of their time, and the fast suite runs ~15% quicker (588 -> 498 s on 2 cores, 2026-12-07).
   The same HLO computes the same float64 values up to rounding. Slow tests (long training runs)
   and tests marked `optimized_compile` compile as a user's run does. Set before the item's fixtures
   so that module fixtures and subprocesses (through the environment) compile the same way."""
