@@ -23,6 +23,9 @@ Timed runners, interleaved epoch by epoch so that load from other processes hits
   1. jaxlab PC, one epoch = one jitted `lax.scan` of `core.make_train_step` over the batches (jaxlab's
      idiom);
   2. jaxlab PC, one jitted train step per batch (the same loop shape as pcx's);
+  both jaxlab PC runners donate their input state, as `core.train` does (without donation the
+  step-per-batch loop allocated its 13.5 MB of weights and Adam moments afresh on every call and ran
+  1.5x slower than pcx at width 1024);
   3. pcx PC, its canonical `pxf.jit`-ed `train_on_batch` per batch;
   4. jaxlab backprop on the same MLP (lax.scan epoch), for reference.
 Seconds per epoch are medians over all epochs after the first (of every seed); the first epoch of seed 0
@@ -206,9 +209,10 @@ def main(argv):
   bp_step = core.make_train_step(bp_loss, optimizer)
 
   def scan_epoch(step_fn):
-    return jax.jit(lambda state, xs, ys: jax.lax.scan(step_fn, state, (xs, ys)))
+    return jax.jit(lambda state, xs, ys: jax.lax.scan(step_fn, state, (xs, ys)), donate_argnums=0)
 
-  pc_scan, bp_scan, pc_jit = scan_epoch(pc_step), scan_epoch(bp_step), jax.jit(pc_step)
+  pc_scan, bp_scan = scan_epoch(pc_step), scan_epoch(bp_step)
+  pc_jit = jax.jit(pc_step, donate_argnums=0)
   pcx_make, pcx_epoch, pcx_weights, pcx_logits = _pcx_runner(sizes, activation, steps,
                                                              _NODE_LR.value, _LR.value)
 
@@ -251,7 +255,9 @@ def main(argv):
       if kind == "pcx":
         states[name] = pcx_make(params0, batch, seed)
       else:
-        states[name] = core.init_train_state(params0, optimizer, jax.random.key(seed))
+        # A copy each: the donated state's buffers are gone after its first epoch.
+        states[name] = core.init_train_state(jax.tree.map(jnp.copy, params0), optimizer,
+                                             jax.random.key(seed))
     for e in range(epochs):
       for name, kind in runners.items():
         run, batches = ((pcx_epoch, epoch_data[e][2]) if kind == "pcx"

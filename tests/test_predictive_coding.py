@@ -137,6 +137,22 @@ def test_inference_energy_falls_below_the_critical_step_and_diverges_above_it():
   assert float(above[-1]) > 1e3 * float(above[0])  # the stiffest mode oscillates and grows
 
 
+@pytest.mark.parametrize("num_steps", [5, 12])
+def test_short_relaxations_compile_unrolled_and_unrolling_changes_no_value(num_steps):
+  net, params, x, y = _problem(MLP)
+  precisions = pcn.precisions(net, 1.0)
+  run = lambda unroll: jax.jit(lambda p: pci.infer(net, p, x, y, precisions, optax.sgd(0.1),
+                                                   num_steps, unroll=unroll))
+  rolled = run(1)(params)
+  for unroll in (None, True, 4):
+    for a, b in zip(jax.tree.leaves(run(unroll)(params)), jax.tree.leaves(rolled)):
+      np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+  # The default unrolls at most 8 steps (MAX_UNROLLED_INFERENCE_STEPS): no loop is left in the
+  # compiled 5-step relaxation; the 12-step one keeps its loop.
+  hlo = run(None).lower(params).compile().as_text()
+  assert (" while(" in hlo) == (num_steps == 12), num_steps
+
+
 @pytest.mark.parametrize("output_energy", ["squared", "cross_entropy"])
 def test_small_output_precision_pc_matches_backprop_in_every_layer(output_energy):
   net, params, x, y = _problem(MLP, output_energy)

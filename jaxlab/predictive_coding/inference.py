@@ -31,6 +31,13 @@ from jaxlab.predictive_coding import network as pcn
 VARIANTS = ("pc", "fixed_prediction", "zero_divergence", "backprop")
 
 
+# Relaxations of at most this many steps compile unrolled: XLA then fuses across steps and with the
+# weight gradient after them. The PC training step of a 64-1024-1024-10 MLP at T = 5 ran ~7% slower
+# than pcx's (whose Python loop unrolls) until unrolled; a 1000-step relaxation gains nothing from
+# unrolling (benchmarks/README.md).
+MAX_UNROLLED_INFERENCE_STEPS = 8
+
+
 class InferenceState(NamedTuple):
   nodes: pcn.Nodes
   opt_state: optax.OptState
@@ -62,8 +69,11 @@ def inference(network: pcn.Network, optimizer: optax.GradientTransformation) -> 
 
 def infer(network: pcn.Network, params: pcn.Params, inputs: jax.Array, targets: jax.Array,
           node_precisions: jax.Array, optimizer: optax.GradientTransformation,
-          num_steps: int) -> tuple[pcn.Nodes, jax.Array]:
+          num_steps: int, *, unroll: int | bool | None = None) -> tuple[pcn.Nodes, jax.Array]:
   """Relaxes the hidden nodes for `num_steps` steps from the feedforward pass under `lax.scan`.
+
+  `unroll` is lax.scan's (steps per compiled loop iteration; the values do not depend on it); by
+  default a relaxation of at most MAX_UNROLLED_INFERENCE_STEPS steps is unrolled, a longer one not.
 
   Returns (nodes, energies) with energies[t] the summed F before step t and energies[-1] after the
   last step (length num_steps + 1).
@@ -73,7 +83,10 @@ def infer(network: pcn.Network, params: pcn.Params, inputs: jax.Array, targets: 
   def step(state, _):
     return algorithm.update(state, params, inputs, targets, node_precisions)
 
-  state, history = jax.lax.scan(step, algorithm.init(params, inputs), length=num_steps)
+  if unroll is None:
+    unroll = num_steps <= MAX_UNROLLED_INFERENCE_STEPS
+  state, history = jax.lax.scan(step, algorithm.init(params, inputs), length=num_steps,
+                                unroll=unroll)
   final = pcn.energy(network, params, state.nodes, inputs, targets, node_precisions)
   return state.nodes, jnp.concatenate([history, final[None]])
 
