@@ -18,7 +18,10 @@ axis is not in the default `--axes`), one child process
   Python and XLA runtime themselves (the first row shows that floor),
 - compile time of the step,
 - the compiled step's temporary buffers (XLA's `memory_analysis`): its working set, to set beside
-  the CPU's last-level cache.
+  the CPU's last-level cache;
+- the MB of page faults per step (the OS's minor-fault count times the page size, over 3 steps
+  after the timed ones): on Linux with glibc's default allocator a step whose temporaries exceed
+  32 MiB maps them fresh and faults every page of them on every call (benchmarks/README.md).
 
 Printed as a table per family with each row's growth over the smallest size. Times are wall-clock on
 whatever machine runs this; compare ratios across machines, not seconds.
@@ -76,6 +79,10 @@ def child(spec: dict) -> dict:
   compiled = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
   seconds = median_seconds(lambda: compiled(state, batch)[1]["loss"], spec["steps"])
+  faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  for _ in range(3):
+    jax.block_until_ready(compiled(state, batch))
+  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / 3
   flops = _flops(compiled)
   if spec["arm"].endswith("remat"):  # count the model's FLOPs, not the recomputation's
     plain_step, plain_state, _ = training_step(spec["family"], spec["arm"][:-len(" remat")],
@@ -87,7 +94,8 @@ def child(spec: dict) -> dict:
   rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux
   return {"ms": 1e3 * seconds, "gflop": flops / 1e9, "of_matmul": flops / seconds / peak,
           "matmul_gflops": peak / 1e9, "matmul_n": matmul_n, "rss_gb": rss_gb,
-          "compile_s": compile_s, "temp_mb": temp_mb, "device": jax.devices()[0].device_kind}
+          "compile_s": compile_s, "temp_mb": temp_mb,
+          "fault_mb": faults * resource.getpagesize() / 1e6, "device": jax.devices()[0].device_kind}
 
 
 def main(argv):
@@ -106,7 +114,8 @@ def main(argv):
     for arm in [a for a in arms[family] if _ARMS.value is None or a in _ARMS.value]:
       print(f"\n{family} / {arm}: float32; growth = over the axis's first size")
       print(f"{'axis':<9} {'d,L,S,B':<14} {'ms/step':>8} {'growth':>7} {'GFLOP':>8} "
-            f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9} {'temp MB':>8}")
+            f"{'of matmul':>9} {'peak GB':>8} {'growth':>7} {'compile s':>9} {'temp MB':>8} "
+            f"{'faults MB':>9}")
       for axis, sizes in sweep.items():
         first = None
         for size in sizes:
@@ -121,7 +130,7 @@ def main(argv):
           print(f"{axis:<9} {','.join(map(str, size)):<14} {r['ms']:8.2f} "
                 f"{r['ms'] / first['ms']:6.1f}x {r['gflop']:8.3f} {r['of_matmul']:9.2f} "
                 f"{r['rss_gb']:8.2f} {r['rss_gb'] / first['rss_gb']:6.2f}x {r['compile_s']:9.2f} "
-                f"{r['temp_mb']:8.1f}")
+                f"{r['temp_mb']:8.1f} {r['fault_mb']:9.1f}")
       print(f"(device: {r['device']}; matmul reference up to {r['matmul_n']}^2: "
             f"{r['matmul_gflops']:.0f} GFLOP/s)")
 
