@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from jaxlab import core
+from jaxlab.core import metrics
 from jaxlab import deep_linear as dl
 train_lib = importlib.import_module("jaxlab.core.train")  # the module (core.train is the function)
 
@@ -232,6 +233,12 @@ def test_progress_reports_rate_loss_and_eta_on_a_plain_stream():
   out = stream.getvalue()
   assert "step 50/100" in out and "steps/s" in out and "loss 0.5" in out and "ETA" in out
   assert "done at step 100" in out
+
+
+@pytest.mark.parametrize("steps_per_s, shown", [(23456.7, "23,457 steps/s"), (3.214, "3.21 steps/s"),
+                                                (0.4878, "2.05 s/step"), (0.0, "? steps/s")])
+def test_progress_rate_keeps_three_figures_and_turns_slow_steps_into_seconds(steps_per_s, shown):
+  assert metrics._rate(steps_per_s) == shown
 
 
 def test_metric_writer_keeps_non_finite_values_and_truncates_only_its_own_rows(tmp_path):

@@ -112,7 +112,7 @@ class Progress:
     rate = (step - self._start_step) / max(now - self._t0, 1e-9)
     eta = (self.total - step) / rate if rate > 0 else float("inf")
     loss = row.get("loss", float("nan"))
-    line = (f"{self.label}step {step}/{self.total}  {rate:,.0f} steps/s  loss {loss:.4g}  "
+    line = (f"{self.label}step {step}/{self.total}  {_rate(rate)}  loss {loss:.4g}  "
             f"ETA {_seconds(eta)}")
     if self._interactive:
       self.stream.write("\r" + line + "\x1b[K")
@@ -127,6 +127,15 @@ class Progress:
     end = "\n" if self._interactive else ""
     self.stream.write(f"{end}{self.label}done at step {step} in {_seconds(seconds)}\n")
     self.stream.flush()
+
+
+def _rate(steps_per_s: float) -> str:
+  """'12,345 steps/s', '3.21 steps/s', or '2.05 s/step' for slow steps (never '0 steps/s')."""
+  if steps_per_s >= 100:
+    return f"{steps_per_s:,.0f} steps/s"
+  if steps_per_s >= 1:
+    return f"{steps_per_s:.3g} steps/s"
+  return f"{1 / steps_per_s:.3g} s/step" if steps_per_s > 0 else "? steps/s"
 
 
 def _seconds(s: float) -> str:
