@@ -9,9 +9,11 @@ that batch), then compares the trained network's emissions with the exact statis
 control; frequent-symbol repeat probabilities within 0.02 and output changes per sequence within 20%
 (issue 5). `loss_resolution` scores exactly sampled near-miss HMMs (without the rare symbol,
 switching 1.2x as often) against the floor: what a batch of this size can see. Every checkpoint is
-kept as a training snapshot for `mechanism.training_evolution`. Writes `config.json`,
-`metrics.jsonl`, `checkpoints/`, `figures/*.png`, `results.json` and `curves.json` (the training
-curves and snapshot evolution, as numbers).
+kept as a training snapshot for `mechanism.training_evolution`. The same reverse engineering runs
+on `jaxlab.hmm_rnn.planted.kick_network` (known kick neurons) as a positive control, whose rows
+must pass. Writes `config.json`, `metrics.jsonl`, `checkpoints/`, `figures/*.png` (one per
+analysis and HMM, and `kick_control.png`), `results.json` and `curves.json` (the training curves
+and snapshot evolution, as numbers).
 """
 
 from __future__ import annotations
@@ -217,13 +219,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   comparisons = [row for name in config.hmms
                  for row in _comparisons(name, studies[name])
                  + mechanism.comparisons(name, studies[name]["mechanism"], config)
+                 + mechanism.kick_comparisons(name, studies[name]["mechanism"])
                  + mechanism.evolution_comparisons(name, studies[name]["evolution"],
                                                    studies[name]["exact"]["changes"],
                                                    config.num_steps)]
+  # The same analysis on a network whose kick neurons are known: can it find them?
+  control = mechanism.planted_control(config, jax.random.fold_in(jax.random.key(config.seed), 2000))
+  comparisons += mechanism.planted_comparisons(control)
   if jax.process_index() == 0:
     write_curves(studies, os.path.join(workdir, "curves.json"))
-  figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, figdir))
-  return {"comparisons": comparisons, "figures": figures, "studies": studies}
+  figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, control, figdir))
+  return {"comparisons": comparisons, "figures": figures, "studies": studies,
+          "planted_control": control}
 
 
 EVOLUTION_CURVES = ("steps", "changes", "cluster_fraction", "mean_residency", "unstable_fraction")
@@ -304,8 +311,9 @@ def _comparisons(name, study) -> list[common.Comparison]:
   return rows
 
 
-def _figures(config, studies, figdir) -> dict[str, str]:
-  figures = {}
+def _figures(config, studies, control, figdir) -> dict[str, str]:
+  figures = {"kick_control": _kick_control_figure(studies, control,
+                                                  os.path.join(figdir, "kick_control.png"))}
   for name, study in studies.items():
     fig, axes = plotting.figure_grid(4)
     floor, rnn, exact = study["floor"], study["rnn"], study["exact"]
@@ -419,6 +427,40 @@ def _mechanism_figure(config, name, study, path) -> str:
   ablation = mech["ablation"]
   ax.set_title(f"kick neurons by ablation {[int(u) for u in ablation.units]}: silencing one cuts "
                f"switching {ablation.baseline:.2f} -> {ablation.changes.min():.2f}", fontsize=7)
+  ax.legend(frameon=False, fontsize=6)
+  return plotting.save(fig, path)
+
+
+def _kick_control_figure(studies, control, path) -> str:
+  """Per-unit ablation effects of the planted network and of each trained one, and the planted
+  network's scaling sweeps: what kick neurons look like when they exist."""
+  fig, axes = plotting.figure_grid(2)
+  ax = axes[0]
+  networks = {mechanism.PLANTED: control, **{name: s["mechanism"] for name, s in studies.items()}}
+  for name, result in networks.items():
+    ablation = result["ablation"]
+    ratios = np.sort(np.asarray(ablation.changes)) / ablation.baseline
+    ax.plot(np.arange(1, len(ratios) + 1), ratios, ".-", markersize=3, label=name)
+  ax.axhline(mechanism.KICK_EFFECT, color="k", linestyle=":", linewidth=1)
+  ax.set_xscale("log")
+  ax.set_xlabel("unit, by the effect of silencing its recurrent output")
+  ax.set_ylabel("switching / intact network's")
+  ax.set_title("single-unit ablations: kick neurons stand out")
+  ax.legend(frameon=False, fontsize=6)
+  ax = axes[1]
+  if control["kick"] is None:
+    ax.set_title("planted network: no cluster states (the control failed)")
+    return plotting.save(fig, path)
+  for key, label, style in (("kick_scaling", "kick neurons (recurrent input)", "o-"),
+                            ("kick_control_scaling", "random units, same size", "o--"),
+                            ("population_scaling", "integrating population (noise input)", "s-"),
+                            ("population_control_scaling", "random units, same size", "s--")):
+    sweep = control[key]
+    ax.plot(sweep.settings, sweep.changes_mean, style, markersize=3, label=label)
+  ax.set_xlabel("scaling factor")
+  ax.set_ylabel("output changes per sequence")
+  ax.set_title(f"planted network: kick units {control['units'].kick.tolist()} found as "
+               f"{sorted(int(u) for u in control['ablation'].units)}", fontsize=8)
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
 

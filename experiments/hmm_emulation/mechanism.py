@@ -9,7 +9,10 @@ the noise-integrating populations that drive them, and the switching rate as eit
 (against a random group of the same size). `training_evolution` summarises every training snapshot
 and finds the step where the network switches into noise-driven switching. `exact_homogeneity`
 checks the identity behind every noise sweep of this model: from h_0 = 0, noise s.d. sigma gives
-hidden states sigma h exactly.
+hidden states sigma h exactly. `kick_comparisons` states the paper's kick-neuron claim as bounds
+(removing the kick group, or the noise of the population that drives it, at least halves
+switching), and `planted_control` runs the same analysis on `jaxlab.hmm_rnn.planted.kick_network`,
+whose kick neurons are known: a positive control for every trained network's rows.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from experiments import common
 from jaxlab.hmm_rnn import analysis
 from jaxlab.hmm_rnn import model
+from jaxlab.hmm_rnn import planted
 
 SCALING_FACTORS = tuple(np.round(np.arange(0.0, 2.01, 0.25), 2))  # mechint.py sweeps 0..2
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # x the training noise s.d.
@@ -36,7 +40,12 @@ def exact_homogeneity(params, key, noise_std: float) -> float:
   return float(jnp.max(jnp.abs(scaled - reference)) / jnp.max(jnp.abs(reference)))
 
 
-def analyse(config, params, key) -> dict[str, Any]:
+def analyse(config, params, key, *, num_kick_neurons: int | None = None,
+            population_size: int | None = None) -> dict[str, Any]:
+  """The whole reverse engineering of one network; the kick group's and the population's sizes
+  default to the config's (the paper's 3 and 60)."""
+  num_kick_neurons = num_kick_neurons or config.num_kick_neurons
+  population_size = population_size or config.population_size
   k_traj, k_fp, k_orbit, k_rt, k_scale, k_home = jax.random.split(key, 6)
   d = params["w_in"].shape[0]
   hidden_size = params["w_hh"].shape[0]
@@ -60,15 +69,15 @@ def analyse(config, params, key) -> dict[str, Any]:
   kick = population = None
   sweeps = dict.fromkeys(["kick_scaling", "kick_control_scaling", "population_scaling",
                           "population_control_scaling"])
-  ablation = analysis.kick_neurons_by_ablation(params, k_scale, config.num_kick_neurons, batch=512,
+  ablation = analysis.kick_neurons_by_ablation(params, k_scale, num_kick_neurons, batch=512,
                                                length=config.length, noise_std=config.noise_std)
   correlational = None
   if has_both:  # an untrained network has no clusters: nothing to kick out of
     correlational = analysis.find_kick_neurons(states, regions.labels,
-                                               top_k=config.num_kick_neurons)
+                                               top_k=num_kick_neurons)
     kick = ablation  # the causal kick neurons; `correlational` is reported beside them
     population = analysis.noise_integrating_populations(params, kick.units,
-                                                        top_k=config.population_size)
+                                                        top_k=population_size)
     rng = np.random.default_rng(config.seed)
     others = np.setdiff1d(np.arange(hidden_size), np.union1d(kick.units, population))
     control_kick = rng.choice(others, min(len(kick.units), len(others)), replace=False)
@@ -165,3 +174,65 @@ def comparisons(name, result, config) -> list[common.Comparison]:
                         f"(4 s.e. = {4 * iid_se:.2g})", iid_changes,
                         float(sweep.changes_mean[0]), 4 * iid_se / iid_changes),
   ]
+
+
+# "Kick neurons" (Torre et al.'s mechint.py ablations): switching needs the kick group and the noise
+# of the population that drives it. As a bound: removing either at least halves switching. The
+# planted network (planted_control) goes to 0.08-0.16 of its switching.
+KICK_EFFECT = 0.5
+
+
+def _at(sweep, factor: float) -> float:
+  return float(sweep.changes_mean[int(np.argmin(np.abs(np.asarray(sweep.settings) - factor)))])
+
+
+def kick_comparisons(name, result) -> list[common.Comparison]:
+  """Switching with the kick neurons (found by ablation) silenced, their recurrent input removed,
+  and the noise into their integrating population removed, each over the intact network's."""
+  ablation = result["ablation"]
+  rows = [common.Comparison(
+      f"{name}: kick neurons: silencing the strongest unit's recurrent output (unit "
+      f"{int(ablation.units[0])}) cuts switching to <= {KICK_EFFECT:g} x the intact network's "
+      f"({ablation.baseline:.2f} changes per sequence)", KICK_EFFECT,
+      float(np.min(ablation.changes)) / ablation.baseline, relation="<=")]
+  if result["kick"] is None:
+    return rows
+  kick, population = result["kick_scaling"], result["population_scaling"]
+  return rows + [
+      common.Comparison(f"{name}: kick neurons' recurrent input x 0: switching <= {KICK_EFFECT:g} "
+                        f"x the intact network's", KICK_EFFECT, _at(kick, 0.0) / _at(kick, 1.0),
+                        relation="<="),
+      common.Comparison(f"{name}: noise into their integrating population x 0: switching <= "
+                        f"{KICK_EFFECT:g} x the intact network's", KICK_EFFECT,
+                        _at(population, 0.0) / _at(population, 1.0), relation="<="),
+  ]
+
+
+PLANTED = "planted kick network (positive control)"
+
+
+def planted_control(config, key) -> dict[str, Any]:
+  """`analyse` on `planted.kick_network()`, its kick group (2 units) and population (the top-3
+  projectors onto each kick unit: its 6 integrators) sized to what was planted."""
+  params, units = planted.kick_network(dtype=jnp.asarray(0.0).dtype)  # the run's precision
+  result = analyse(config, params, key, num_kick_neurons=len(units.kick), population_size=3)
+  return {**result, "params": params, "units": units}
+
+
+def planted_comparisons(control) -> list[common.Comparison]:
+  """The analysis finds what was planted, and the kick rows pass on it."""
+  units, kick = control["units"], control["kick"]
+  overlap = lambda found, planted_units: float(len(np.intersect1d(found, planted_units)))
+  # No cluster states means no correlational finder and no population: those rows then fail (nan).
+  correlational = np.nan if kick is None else overlap(control["correlational_kick"].units,
+                                                       units.kick)
+  population = (np.nan if kick is None
+                else float(len(np.setxor1d(control["population"], units.integrators))))
+  return [
+      common.Comparison(f"{PLANTED}: planted kick units among those found by ablation",
+                        len(units.kick), overlap(control["ablation"].units, units.kick)),
+      common.Comparison(f"{PLANTED}: planted kick units among those most active in kick zones "
+                        f"(correlational)", len(units.kick), correlational),
+      common.Comparison(f"{PLANTED}: noise-integrating population found = the planted "
+                        f"integrators (units in the symmetric difference)", 0.0, population),
+  ] + kick_comparisons(PLANTED, control)

@@ -7,8 +7,9 @@
 - `emulation`: its training loss (debiased Sinkhorn divergence via ott-jax), the loss's noise floor
   and a time-shuffled control; `statistics`: emission statistics of sequence batches.
 - `analysis`: reverse engineering (fixed points, orbits, residency regions, kick neurons, sweeps).
+- `planted`: a hand-built network with known kick neurons, the analysis's positive control.
 """
 
-from jaxlab.hmm_rnn import analysis, emulation, hmm, model, statistics
+from jaxlab.hmm_rnn import analysis, emulation, hmm, model, planted, statistics
 
-__all__ = ["analysis", "emulation", "hmm", "model", "statistics"]
+__all__ = ["analysis", "emulation", "hmm", "model", "planted", "statistics"]

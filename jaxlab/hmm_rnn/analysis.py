@@ -30,7 +30,8 @@ mechanistic-interpretability analyses (section numbers not checked), as read in 
   units with the largest recurrent weight onto k (the union over a kick group, less the kick units
   themselves); `forward_inj` scales the recurrent input of kick neurons (`c`) and the noise input of
   the integrating populations (`cn`) by mu in [0, 2] (steps of 0.1). The kick neurons themselves
-  were picked by hand there; `find_kick_neurons` gives a documented criterion instead.
+  were picked by hand there; `find_kick_neurons` (activity) and `kick_neurons_by_ablation`
+  (causal) give documented criteria instead, checked on jaxlab.hmm_rnn.planted's known kick units.
 - mechint_evo.py / mechint.py's training evolution: per-epoch snapshots of the network, their
   noise-driven trajectories on the final network's PCs, showing when training switches into
   noise-driven switching (`summarise_snapshot`).
