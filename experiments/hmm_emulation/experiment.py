@@ -228,7 +228,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   comparisons += mechanism.planted_comparisons(control)
   if jax.process_index() == 0:
     write_curves(studies, os.path.join(workdir, "curves.json"))
-  figures = common.finish(workdir, comparisons, lambda figdir: _figures(config, studies, control, figdir))
+  figures = common.finish(workdir, comparisons,
+                          lambda figdir: _figures(config, studies, control, figdir))
   return {"comparisons": comparisons, "figures": figures, "studies": studies,
           "planted_control": control}
 
