@@ -126,7 +126,15 @@ def test_a_noise_driven_rotation_winds_around_its_fixed_point():
                                  length=length, burn_in=20)
   assert orbit.trajectory_2d.shape == (length, 2)
   assert 14 < abs(float(orbit.winding)) < 26  # ~length * angle / 2 pi = 20 turns, +- angle noise
+  assert orbit.shuffled_windings.shape == (20,)
   assert abs(float(orbit.shuffled_winding)) < 0.5 * abs(float(orbit.winding))
+  # A cloud round its centre winds at random too (shuffled s.d. ~0.3 sqrt(T) turns): the orbit's
+  # winding grows as T, the controls' spread as sqrt(T). Measured |z| 2.5 at T = 400, 11.9 at 4000.
+  long_orbit = analysis.orbit_winding(_rotating_net(angle), jax.random.key(3), jnp.zeros(4),
+                                      length=4000, burn_in=20)
+  assert abs(float(long_orbit.z_score)) > 6
+  with pytest.raises(ValueError, match="num_shuffles must be >= 2"):
+    analysis.orbit_winding(_rotating_net(angle), jax.random.key(3), jnp.zeros(4), num_shuffles=1)
 
 
 def test_residency_times_by_hand():

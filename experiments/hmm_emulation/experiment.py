@@ -385,8 +385,9 @@ def _mechanism_figure(config, name, study, path) -> str:
   ax.plot(trajectory[:, 0], trajectory[:, 1], color="0.8", linewidth=0.3, zorder=0)
   ax.scatter(trajectory[:, 0], trajectory[:, 1], c=emitted, s=2, cmap="viridis", zorder=1)
   ax.plot(*np.asarray(orbit.center_2d), "r*", markersize=12, label="fixed point")
-  ax.set_title(f"noise-driven orbit on PCs 1-2 (winding {float(orbit.winding):.1f}, "
-               f"shuffled {float(orbit.shuffled_winding):.1f})", fontsize=8)
+  ax.set_title(f"noise-driven orbit on PCs 1-2 (winding {float(orbit.winding):.1f}, shuffled "
+               f"{float(orbit.shuffled_winding):.1f} +- {float(jnp.std(orbit.shuffled_windings)):.1f})",
+               fontsize=8)
   ax.legend(frameon=False, fontsize=7)
   ax = axes[2]
   eigenvalues = mech["fixed"].eigenvalues[0] if len(mech["fixed"].eigenvalues) else np.zeros(1)

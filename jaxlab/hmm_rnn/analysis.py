@@ -81,10 +81,21 @@ class PrincipalComponents(NamedTuple):
 
 class Orbit(NamedTuple):
   winding: jax.Array  # net turns around center_2d
-  shuffled_winding: jax.Array  # the same points in a random order: the no-orbit control
+  shuffled_windings: jax.Array  # [num_shuffles] the same points in random orders: no-orbit controls
   trajectory_2d: jax.Array  # [T, 2] the noise-driven trajectory on the top-2 PCs
   center_2d: jax.Array  # [2] the projected point it winds around
   pcs: PrincipalComponents
+
+  @property
+  def shuffled_winding(self) -> jax.Array:
+    """The controls' mean winding."""
+    return jnp.mean(self.shuffled_windings)
+
+  @property
+  def z_score(self) -> jax.Array:
+    """(winding - the controls' mean) / their s.d.: how far the visiting order, not the cloud's
+    shape, carries the winding."""
+    return (self.winding - jnp.mean(self.shuffled_windings)) / jnp.std(self.shuffled_windings)
 
 
 class Regions(NamedTuple):
@@ -341,7 +352,7 @@ def _winding(trajectory, center):
 
 
 def orbit_winding(params: dict, key: jax.Array, center: jax.Array, *, noise_std: float = 1.0,
-                  length: int = 2000, burn_in: int = 100,
+                  length: int = 2000, burn_in: int = 100, num_shuffles: int = 20,
                   pcs: PrincipalComponents | None = None) -> Orbit:
   """Winding number of one noise-driven trajectory around `center` [H] (e.g. the autonomous fixed
   point), both projected on the top-2 PCs (of this trajectory unless `pcs` is given).
@@ -349,8 +360,11 @@ def orbit_winding(params: dict, key: jax.Array, center: jax.Array, *, noise_std:
   A cloud of points that merely surrounds the centre also winds: its angle steps are random and
   their sum drifts like a random walk, s.d. ~0.3 sqrt(T) turns for independent points (an
   untrained model.init net, H = 150, d = 100, gave 26 turns in 2000 steps). Hence the control
-  `shuffled_winding`, the same points visited in a random order: an orbit's winding should stand
-  well clear of it (and of an untrained net's)."""
+  `shuffled_windings`, the same points visited in num_shuffles random orders: an orbit's winding
+  should stand well clear of them (`Orbit.z_score`), with the same sign under independent noise
+  draws (an untrained net's sign is random)."""
+  if num_shuffles < 2:
+    raise ValueError(f"num_shuffles must be >= 2 (their s.d. is the control), got {num_shuffles}")
   d, hidden, _ = _sizes(params)
   if jnp.shape(center) != (hidden,):
     raise ValueError(f"center must be a hidden state of shape ({hidden},), got {jnp.shape(center)}")
@@ -363,9 +377,10 @@ def orbit_winding(params: dict, key: jax.Array, center: jax.Array, *, noise_std:
     raise ValueError("orbit_winding needs at least 2 principal components")
   trajectory = project(pcs, hidden_states)[:, :2]
   center_2d = project(pcs, center[None, :])[0, :2]
-  shuffled = trajectory[jax.random.permutation(k_order, length)]
-  return Orbit(winding_number(trajectory, center_2d), winding_number(shuffled, center_2d),
-               trajectory, center_2d, pcs)
+  orders = jax.vmap(lambda k: jax.random.permutation(k, length))(
+      jax.random.split(k_order, num_shuffles))
+  shuffled = jax.vmap(lambda order: _winding(trajectory[order], center_2d))(orders)
+  return Orbit(winding_number(trajectory, center_2d), shuffled, trajectory, center_2d, pcs)
 
 
 # ----------------------------------------------------------------------------- residency times
