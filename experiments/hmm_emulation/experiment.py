@@ -417,20 +417,26 @@ def _mechanism_figure(config, name, study, path) -> str:
   if mech["kick"] is None:
     ax.set_title("no cluster states: no kick neurons to find")
     return plotting.save(fig, path)
-  for key, label, style in (("kick_scaling", "kick neurons (recurrent input)", "o-"),
-                            ("kick_control_scaling", "random units, same size", "o--"),
-                            ("population_scaling", "noise-integrating pop. (noise input)", "s-"),
-                            ("population_control_scaling", "random units, same size", "s--")):
-    sweep = mech[key]
-    ax.plot(sweep.settings, sweep.changes_mean, style, markersize=3, label=label)
+  _plot_scaling_sweeps(ax, mech)
   ax.axhline(study["exact"]["changes"], color="k", linestyle=":", linewidth=1)
-  ax.set_xlabel("scaling factor")
-  ax.set_ylabel("output changes per sequence")
   ablation = mech["ablation"]
   ax.set_title(f"kick neurons by ablation {[int(u) for u in ablation.units]}: silencing one cuts "
                f"switching {ablation.baseline:.2f} -> {ablation.changes.min():.2f}", fontsize=7)
   ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
+
+
+def _plot_scaling_sweeps(ax, result) -> None:
+  """Switching as the kick neurons' recurrent input, or their population's noise, is scaled,
+  each beside a random group of the same size."""
+  for key, label, style in (("kick_scaling", "kick neurons (recurrent input)", "o-"),
+                            ("kick_control_scaling", "random units, same size", "o--"),
+                            ("population_scaling", "noise-integrating pop. (noise input)", "s-"),
+                            ("population_control_scaling", "random units, same size", "s--")):
+    sweep = result[key]
+    ax.plot(sweep.settings, sweep.changes_mean, style, markersize=3, label=label)
+  ax.set_xlabel("scaling factor")
+  ax.set_ylabel("output changes per sequence")
 
 
 def _kick_control_figure(studies, control, path) -> str:
@@ -453,14 +459,7 @@ def _kick_control_figure(studies, control, path) -> str:
   if control["kick"] is None:
     ax.set_title("planted network: no cluster states (the control failed)")
     return plotting.save(fig, path)
-  for key, label, style in (("kick_scaling", "kick neurons (recurrent input)", "o-"),
-                            ("kick_control_scaling", "random units, same size", "o--"),
-                            ("population_scaling", "integrating population (noise input)", "s-"),
-                            ("population_control_scaling", "random units, same size", "s--")):
-    sweep = control[key]
-    ax.plot(sweep.settings, sweep.changes_mean, style, markersize=3, label=label)
-  ax.set_xlabel("scaling factor")
-  ax.set_ylabel("output changes per sequence")
+  _plot_scaling_sweeps(ax, control)
   ax.set_title(f"planted network: kick units {control['units'].kick.tolist()} found as "
                f"{sorted(int(u) for u in control['ablation'].units)}", fontsize=8)
   ax.legend(frameon=False, fontsize=6)
