@@ -83,6 +83,23 @@ def test_divergence_between_hmms_resolves_large_differences_only():
     emulation.divergence_between(key, two, hmm_lib.make([1.0], [[1.0]], [[0.5, 0.5]]), 8, 4)
 
 
+def test_at_the_papers_length_a_finite_batch_prefers_a_slower_chain():
+  """The loss is estimated from finite batches, and at T = 100 (the paper's length for "two") the
+  estimate's bias favours slow switching: at batch 512 a chain switching 0.7x as often as the HMM
+  scores below the floor (measured -6.1 floor s.d. on these draws, -4.6 on others; the optimum
+  near 0.65x; at batch 2048 near 0.7x, -6.7 s.d.), so a network can score under the floor by
+  switching too rarely. At T = 30 the same chain is within the floor's spread (measured +0.8 s.d.):
+  the bias grows with the sequence length."""
+  two, slower = hmm_lib.by_name("two"), hmm_lib.scale_switching(hmm_lib.by_name("two"), 0.7)
+  z = {}
+  for length in (100, 30):
+    k_floor, k_slower = jax.random.split(jax.random.key(length))
+    floor = emulation.noise_floor(k_floor, two, 512, length, repeats=6)
+    mean, _ = emulation.divergence_between(k_slower, two, slower, 512, length, repeats=6)
+    z[length] = (mean - floor.noise_floor_mean) / floor.noise_floor_std
+  assert z[100] < -3 and z[30] > -2 and z[100] < z[30] - 4, z
+
+
 def test_weighted_points_are_repeated_points():
   # A batch of short sequences repeats many exactly: its distinct rows weighted by their counts
   # must give the batch's divergence (the exact laws below rely on it), both solved to
@@ -226,11 +243,20 @@ def test_resolution_study_smoke_and_its_extrapolation(tmp_path):
   from experiments.hmm_emulation import resolution
   config = _tiny_config()
   config.update(hmms=("two", "fully"), resolution_lengths=(30,), resolution_batch_sizes=(32,),
-                resolution_repeats=2, exact_lengths=(3,))
+                resolution_repeats=2, exact_lengths=(3,), rival_switching_factors=(0.5, 1.5))
   result = resolution.run(config, str(tmp_path))
   assert list(result["results"]) == ["two"]  # fully has no rare symbol
   names = [c.quantity for c in result["comparisons"]]
-  assert len(names) == 2 and "exact laws at T = 3" in names[0] and "batch 32" in names[1]
+  assert len(names) == 3 and "exact laws at T = 3" in names[0] and "batch 32" in names[1]
+  assert "no chain switching 0.5, 1.5 x as often" in names[2]
+  cell = result["results"]["two"]["batches"][0]
+  assert [r["factor"] for r in cell["switching_rivals"]] == [0.5, 1.5]
+  best = resolution.best_rival(cell)
+  assert best["divergence"] == min(r["divergence"] for r in cell["switching_rivals"])
+  row = result["comparisons"][2]
+  assert row.simulation == best["divergence"]
+  assert row.theory == pytest.approx(cell["floor"] - 3 * cell["floor_std"])
+  assert "x0.5:" in result["report"] and "x1.5:" in result["report"]
   exact = result["results"]["two"]["exact"][0]
   np.testing.assert_allclose(exact["transport_cost"], 0.03, rtol=1e-12)
   assert exact["divergence"] < exact["small_blur_divergence"] < exact["transport_cost"]
@@ -247,6 +273,12 @@ def test_resolution_study_smoke_and_its_extrapolation(tmp_path):
     resolution.run(config, str(tmp_path))
   config.hmms, config.exact_lengths = ("two",), (12,)
   with pytest.raises(ValueError, match="3\\^12 sequences are too many"):
+    resolution.run(config, str(tmp_path))
+  config.exact_lengths, config.rival_switching_factors = (3,), (0.5, 1.0)
+  with pytest.raises(ValueError, match="rival_switching_factors must be positive and != 1"):
+    resolution.run(config, str(tmp_path))
+  config.rival_switching_factors = (25.0,)  # would switch with probability 1.25
+  with pytest.raises(ValueError, match="25.0 is too large for 'two'"):
     resolution.run(config, str(tmp_path))
 
 

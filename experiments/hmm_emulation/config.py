@@ -65,6 +65,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.resolution_batch_sizes = (512, 1024, 2048, 4096)
   c.resolution_repeats = 6
   c.exact_lengths = (3, 4, 6)
+  # ... and, in the same cells, chains switching at these multiples of the HMM's rate
+  # (`hmm.scale_switching`): whether the loss's optimum is the HMM's own switching rate.
+  c.rival_switching_factors = (0.5, 0.7, 0.85, 1.2)
   if variant == "quick":
     c.hmms = ("two",)
     c.num_steps = 1000

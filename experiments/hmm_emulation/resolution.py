@@ -1,5 +1,6 @@
 """What the Sinkhorn loss can see of an HMM's rare symbol (issue 5: "whether any batch teaches the
-1% symbol"), for each HMM of `config.hmms` that has one (the linear chains).
+1% symbol") and of its switching rate, for each HMM of `config.hmms` that has a rare symbol (the
+linear chains).
 
 Torre et al. 2025 train on the debiased Sinkhorn divergence between finite batches (sec. 2). An
 emulator that never emits the chains' 1% noise symbol is the HMM with that symbol's mass moved to
@@ -14,7 +15,13 @@ divergence S_eps tends to it as eps -> 0. This study measures:
     (two HMM batches) against the symbol-free HMM's divergence (`config.resolution_repeats` draws
     each). A row per cell says whether the symbol-free HMM scores below the floor, i.e. whether the
     loss at that batch prefers an emulator without the symbol; the report fits the floor's decay
-    with the batch and extrapolates the batch at which it would fall to the transport cost.
+    with the batch and extrapolates the batch at which it would fall to the transport cost;
+  * in the same cells, rival chains switching at `config.rival_switching_factors` times the HMM's
+    rate (`hmm.scale_switching`: same states, emissions and stationary law). The loss's
+    population optimum is the HMM itself, but a finite batch's divergence is an estimate whose
+    bias depends on the law: a row per cell says whether every rival stays above the floor - 3
+    s.d., i.e. whether the loss at that batch prefers the HMM's own switching rate. (At T = 100 it
+    does not: README.)
 
   python -m experiments.hmm_emulation.resolution --config=experiments/hmm_emulation/config.py \\
       --workdir=/tmp/hmm_resolution
@@ -59,9 +66,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if 3 ** length > 1 << 16:
       raise ValueError(f"config.exact_lengths: 3^{length} sequences are too many for the exact "
                        "law; use lengths <= 10")
-  if not rare_symbol_hmms(config):
+  hmms = rare_symbol_hmms(config)
+  if not hmms:
     raise ValueError(f"none of config.hmms={tuple(config.hmms)} has a symbol rarer than "
                      f"{experiment.FREQUENT} (the linear chains 'two'..'five' do)")
+  for factor in config.rival_switching_factors:
+    if not factor > 0 or factor == 1:
+      raise ValueError("config.rival_switching_factors must be positive and != 1 (the HMM itself "
+                       f"is the floor), got {tuple(config.rival_switching_factors)}")
+    for name, (hmm, _) in hmms.items():
+      try:
+        hmm_lib.scale_switching(hmm, factor)
+      except ValueError as e:
+        raise ValueError(f"config.rival_switching_factors: {factor} is too large for {name!r} "
+                         f"({e})") from None
 
 
 def rare_symbol_hmms(config) -> dict[str, tuple[hmm_lib.HMM, np.ndarray]]:
@@ -96,15 +114,23 @@ def measure(config, hmm, rare, key) -> dict[str, Any]:
   batches = []
   for length in config.resolution_lengths:
     for batch_size in config.resolution_batch_sizes:
-      key, k_floor, k_free = jax.random.split(key, 3)
+      key, k_floor, k_free, k_rivals = jax.random.split(key, 4)
       floor = emulation.noise_floor(k_floor, hmm, batch_size, length, config.resolution_repeats,
                                     sinkhorn)
       mean, std = emulation.divergence_between(k_free, hmm, free, batch_size, length,
                                                config.resolution_repeats, sinkhorn)
+      rivals = []
+      for factor, k in zip(config.rival_switching_factors,
+                           jax.random.split(k_rivals, len(config.rival_switching_factors))):
+        rival_mean, rival_std = emulation.divergence_between(
+            k, hmm, hmm_lib.scale_switching(hmm, factor), batch_size, length,
+            config.resolution_repeats, sinkhorn)
+        rivals.append({"factor": float(factor), "divergence": rival_mean, "std": rival_std})
       batches.append({"length": int(length), "batch_size": int(batch_size),
                       "floor": floor.noise_floor_mean, "floor_std": floor.noise_floor_std,
                       "symbol_free": mean, "symbol_free_std": std,
-                      "transport_cost": transport_cost(hmm, rare, length)})
+                      "transport_cost": transport_cost(hmm, rare, length),
+                      "switching_rivals": rivals})
   return {"exact": exact, "batches": batches, "extrapolation": extrapolate(batches)}
 
 
@@ -138,17 +164,45 @@ def comparisons(name, measured) -> list[common.Comparison]:
         f"noise floor ({b['floor']:.4g} +- {b['floor_std']:.2g}; transport cost "
         f"{b['transport_cost']:.3g}): the loss prefers an emulator without the symbol",
         b["floor"], b["symbol_free"], relation="<="))
+    if b["switching_rivals"]:
+      best = best_rival(b)
+      factors = ", ".join(f"{r['factor']:g}" for r in b["switching_rivals"])
+      rows.append(common.Comparison(
+          f"{name}, T = {b['length']}, batch {b['batch_size']}: no chain switching {factors} x as "
+          f"often scores below the noise floor - {RIVAL_FLOOR_SDS:g} s.d. (best: x{best['factor']:g}, "
+          f"{rival_z(b, best):+.1f} s.d.): the loss prefers the HMM's own switching rate",
+          b["floor"] - RIVAL_FLOOR_SDS * b["floor_std"], best["divergence"], relation=">="))
   return rows
+
+
+RIVAL_FLOOR_SDS = 3.0
+
+
+def best_rival(cell: dict[str, Any]) -> dict[str, float]:
+  """The rival chain with the lowest divergence in one (length, batch) cell."""
+  return min(cell["switching_rivals"], key=lambda r: r["divergence"])
+
+
+def rival_z(cell: dict[str, Any], rival: dict[str, float]) -> float:
+  """A rival's divergence minus the floor, in the floor's (per-draw) standard deviations."""
+  return (rival["divergence"] - cell["floor"]) / cell["floor_std"]
 
 
 def report(name, measured) -> str:
   if not measured["extrapolation"]:
-    return f"{name}: one batch size per length, no power law fitted."
-  lines = [f"{name}: the floor falls with the batch B as B^p; extrapolated batch at which it would "
-           "reach the noise symbol's transport cost:"]
-  for length, fit in measured["extrapolation"].items():
-    lines.append(f"- T = {length}: p = {fit['exponent']:.3f}, "
-                 f"B = {fit['batch_at_transport_cost']:.3g}")
+    lines = [f"{name}: one batch size per length, no power law fitted."]
+  else:
+    lines = [f"{name}: the floor falls with the batch B as B^p; extrapolated batch at which it "
+             "would reach the noise symbol's transport cost:"]
+    for length, fit in measured["extrapolation"].items():
+      lines.append(f"- T = {length}: p = {fit['exponent']:.3f}, "
+                   f"B = {fit['batch_at_transport_cost']:.3g}")
+  cells = [b for b in measured["batches"] if b["switching_rivals"]]
+  if cells:
+    lines.append(f"{name}: chains switching at other rates, divergence - floor in floor s.d.:")
+    for b in cells:
+      scores = ", ".join(f"x{r['factor']:g}: {rival_z(b, r):+.1f}" for r in b["switching_rivals"])
+      lines.append(f"- T = {b['length']}, batch {b['batch_size']}: {scores}")
   return "\n".join(lines)
 
 
@@ -175,7 +229,8 @@ def _figures(config, results, figdir) -> dict[str, str]:
   figures = {}
   for name, measured in results.items():
     lengths = list(config.resolution_lengths)
-    fig, axes = plotting.figure_grid(len(lengths) + 1)
+    rival_lengths = lengths if config.rival_switching_factors else []
+    fig, axes = plotting.figure_grid(len(lengths) + 1 + len(rival_lengths))
     for ax, length in zip(axes, lengths):
       rows = [b for b in measured["batches"] if b["length"] == length]
       sizes = np.array([b["batch_size"] for b in rows])
@@ -208,6 +263,19 @@ def _figures(config, results, figdir) -> dict[str, str]:
     ax.set_ylabel("divergence between the exact laws")
     ax.set_title(f"{name}: symbol-free vs HMM, no finite batch")
     ax.legend(frameon=False, fontsize=7)
+    for ax, length in zip(axes[len(lengths) + 1:], rival_lengths):
+      ax.axhspan(-RIVAL_FLOOR_SDS, RIVAL_FLOOR_SDS, color="0.85",
+                 label=f"noise floor +- {RIVAL_FLOOR_SDS:g} s.d.")
+      for b in (b for b in measured["batches"] if b["length"] == length):
+        rivals = sorted(b["switching_rivals"] + [{"factor": 1.0, "divergence": b["floor"]}],
+                        key=lambda r: r["factor"])
+        ax.plot([r["factor"] for r in rivals], [rival_z(b, r) for r in rivals], "o-",
+                label=f"batch {b['batch_size']}")
+      ax.axvline(1.0, color="k", linewidth=0.5)
+      ax.set_xlabel("switching rate / the HMM's (1: the floor)")
+      ax.set_ylabel("divergence - floor (floor s.d.)")
+      ax.set_title(f"{name}, T = {length}: other switching rates")
+      ax.legend(frameon=False, fontsize=7)
     figures[f"resolution_{name}"] = plotting.save(
         fig, os.path.join(figdir, f"resolution_{name}.png"))
   return figures
