@@ -83,6 +83,19 @@ def test_divergence_between_hmms_resolves_large_differences_only():
     emulation.divergence_between(key, two, hmm_lib.make([1.0], [[1.0]], [[0.5, 0.5]]), 8, 4)
 
 
+def test_disagreement_between_readouts_by_distance_to_the_reference_changes():
+  reference = jnp.array([[0, 0, 0, 2, 2, 2, 2, 2], [1, 1, 1, 1, 1, 1, 1, 1]])
+  np.testing.assert_array_equal(statistics.distance_to_nearest_change(reference),
+                                [[3, 2, 1, 0, 1, 2, 3, 4], [8] * 8])  # never changes: T
+  # a dithered switch (t = 2 and 4, next to the change at t = 3) and one flip far from any change
+  sampled = jnp.array([[0, 0, 2, 2, 0, 2, 2, 2], [1, 1, 1, 1, 1, 1, 1, 0]])
+  differ, fraction = statistics.disagreement_by_distance(jax.nn.one_hot(sampled, 3), reference, 3)
+  np.testing.assert_allclose(differ, [0.0, 1.0, 0.0, 1 / 11])
+  np.testing.assert_allclose(fraction, np.array([1, 2, 2, 11]) / 16)
+  with pytest.raises(ValueError, match="differ in shape"):
+    statistics.disagreement_by_distance(sampled[:, :4], reference, 3)
+
+
 def test_at_the_papers_length_a_finite_batch_prefers_a_slower_chain_unless_the_blur_is_large():
   """The loss is estimated from finite batches, and at T = 100 (the paper's length for "two") the
   estimate's bias favours slow switching: at batch 512 a chain switching 0.7x as often as the HMM
@@ -247,6 +260,13 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
                                 study["evolution"]["cluster_fraction"])
   assert curves["evolution"]["switch_step"] == study["evolution"]["switch_step"]
   assert curves["floors"]["128"]["noise_floor_mean"] == study["floors"][128].noise_floor_mean
+  # both readouts of the same runs, scored on the same batches
+  readout, rnn = curves["readout"], study["rnn"]
+  assert rnn["argmax_divergences"].shape == rnn["divergences"].shape == (config.eval_batches,)
+  assert readout["argmax_divergence"] == pytest.approx(rnn["argmax_divergences"].mean())
+  assert len(readout["p_sample_differs_by_distance_to_argmax_change"]) == 11
+  assert sum(readout["fraction_of_steps_by_distance"]) == pytest.approx(1.0)
+  assert curves["near_misses"]["slower"]["divergence"] == study["resolution"]["slower"]["divergence"]
 
 
 def test_resolution_study_smoke_and_its_extrapolation(tmp_path):

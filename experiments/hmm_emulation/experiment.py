@@ -164,27 +164,41 @@ def _snapshots(workdir, run_name, template) -> tuple[np.ndarray, list[dict]]:
   return np.array([0] + steps), params
 
 
+DITHER_DISTANCES = 10  # steps from the argmax readout's changes, for `disagreement_by_distance`
+
+
 def evaluate(config, hmm, params, key) -> dict[str, Any]:
-  """Final divergences on fresh batches, and emission statistics of many RNN sequences."""
+  """Final divergences on fresh batches, and emission statistics of many RNN sequences. Also the
+  same runs read out by argmax instead of sampling (the network's own dynamics, without the
+  readout's Gumbel noise), their divergences on the same batches, and where the two readouts
+  differ relative to the argmax readout's changes."""
   sinkhorn = sinkhorn_config(config)
   num_symbols = hmm.emission.shape[1]
   batch_size = final_batch_size(config)
 
   @jax.jit
-  def divergence(key):
+  def divergences_of_both_readouts(key):
     k_rnn, k_hmm = jax.random.split(key)
     rnn = model.emit(params, k_rnn, batch_size, config.length, noise_std=config.noise_std,
-                     initial_state_std=config.initial_state_std, burn_in=config.burn_in).symbols
+                     initial_state_std=config.initial_state_std, burn_in=config.burn_in)
+    argmax = jax.nn.one_hot(jnp.argmax(rnn.logits, axis=-1), num_symbols, dtype=rnn.symbols.dtype)
     data = jax.nn.one_hot(hmm_lib.sample(k_hmm, hmm, batch_size, config.length)[1], num_symbols)
-    return emulation.sequence_divergence(rnn, data, sinkhorn)
+    return (emulation.sequence_divergence(rnn.symbols, data, sinkhorn),
+            emulation.sequence_divergence(argmax, data, sinkhorn))
 
   k_div, k_rnn, k_hmm = jax.random.split(key, 3)
-  divergences = np.array([float(divergence(k)) for k in jax.random.split(k_div, config.eval_batches)])
+  both = np.array([[float(v) for v in divergences_of_both_readouts(k)]
+                   for k in jax.random.split(k_div, config.eval_batches)])
   rnn = model.emit(params, k_rnn, config.stats_sequences, config.length, noise_std=config.noise_std,
                    initial_state_std=config.initial_state_std, burn_in=config.burn_in)
   symbols = jnp.argmax(rnn.symbols, axis=-1)
+  argmax_symbols = jnp.argmax(rnn.logits, axis=-1)
+  dither, dither_fraction = statistics.disagreement_by_distance(symbols, argmax_symbols,
+                                                                DITHER_DISTANCES)
   hmm_symbols = hmm_lib.sample(k_hmm, hmm, config.stats_sequences, config.length)[1]
-  return {"divergences": divergences,
+  return {"divergences": both[:, 0], "argmax_divergences": both[:, 1],
+          "argmax_changes": np.asarray(statistics.changes_per_sequence(argmax_symbols)),
+          "dither": np.asarray(dither), "dither_fraction": np.asarray(dither_fraction),
           "marginal": np.asarray(statistics.symbol_frequencies(symbols, num_symbols)),
           "repeat": np.asarray(statistics.repeat_probabilities(symbols, num_symbols)),
           "changes": np.asarray(statistics.changes_per_sequence(symbols)),
@@ -249,6 +263,17 @@ def write_curves(studies: dict[str, Any], path: str) -> None:
                      "changes_per_sequence": study["changes_during_training"].tolist()},
         "floors": {str(batch): floor._asdict() for batch, floor in study["floors"].items()},
         "exact_changes_per_sequence": float(study["exact"]["changes"]),
+        # The trained network read out by sampling (as trained) and by argmax, and exactly
+        # sampled near-miss HMMs, scored on batches of the judging size.
+        "readout": {
+            "sampled_divergence": float(study["rnn"]["divergences"].mean()),
+            "argmax_divergence": float(study["rnn"]["argmax_divergences"].mean()),
+            "sampled_changes_per_sequence": float(study["rnn"]["changes"].mean()),
+            "argmax_changes_per_sequence": float(study["rnn"]["argmax_changes"].mean()),
+            "p_sample_differs_by_distance_to_argmax_change": study["rnn"]["dither"].tolist(),
+            "fraction_of_steps_by_distance": study["rnn"]["dither_fraction"].tolist()},
+        "near_misses": {label: {"divergence": v["divergence"], "std": v["std"]}
+                        for label, v in study["resolution"].items()},
         "evolution": {**{k: np.asarray(evolution[k]).tolist() for k in EVOLUTION_CURVES},
                       "switch_step": evolution["switch_step"],
                       "switch_width": evolution["switch_width"]}}
@@ -339,6 +364,8 @@ def _figures(config, studies, control, figdir) -> dict[str, str]:
       if label in study["resolution"]:
         ax.axhline(study["resolution"][label]["divergence"], color=color, linestyle=":",
                    linewidth=1, label=text)
+    ax.axhline(float(rnn["argmax_divergences"].mean()), color="tab:purple", linestyle="-.",
+               linewidth=1, label="trained RNN read out by argmax")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("Sinkhorn divergence")
