@@ -266,7 +266,8 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   assert readout["argmax_divergence"] == pytest.approx(rnn["argmax_divergences"].mean())
   assert len(readout["p_sample_differs_by_distance_to_argmax_change"]) == 11
   assert sum(readout["fraction_of_steps_by_distance"]) == pytest.approx(1.0)
-  assert curves["near_misses"]["slower"]["divergence"] == study["resolution"]["slower"]["divergence"]
+  slower = study["resolution"]["slower"]["divergence"]
+  assert curves["near_misses"]["slower"]["divergence"] == slower
 
 
 def test_resolution_study_smoke_and_its_extrapolation(tmp_path):

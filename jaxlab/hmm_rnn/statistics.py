@@ -60,7 +60,8 @@ def disagreement_by_distance(symbols: jax.Array, reference: jax.Array, max_dista
   anywhere."""
   labels, reference_labels = _as_labels(symbols), _as_labels(reference)
   if labels.shape != reference_labels.shape:
-    raise ValueError(f"symbols {labels.shape} and reference {reference_labels.shape} differ in shape")
+    raise ValueError(f"symbols {labels.shape} and reference {reference_labels.shape} differ in "
+                     "shape")
   distance = jnp.minimum(distance_to_nearest_change(reference_labels), max_distance).ravel()
   differs = (labels != reference_labels).ravel().astype(jnp.float32)
   counts = jnp.bincount(distance, length=max_distance + 1)
