@@ -9,12 +9,13 @@ that batch), then compares the trained network's emissions with the exact statis
 control; frequent-symbol repeat probabilities within 0.02 and output changes per sequence within 20%
 (issue 5). `loss_resolution` scores exactly sampled near-miss HMMs (without the rare symbol,
 switching 1.2x and 0.7x as often) against the floor: what a batch of this size can see, and which
-wrong emulators it prefers. Every checkpoint is
-kept as a training snapshot for `mechanism.training_evolution`. The same reverse engineering runs
-on `jaxlab.hmm_rnn.planted.kick_network` (known kick neurons) as a positive control, whose rows
-must pass. Writes `config.json`, `metrics.jsonl`, `checkpoints/`, `figures/*.png` (one per
-analysis and HMM, and `kick_control.png`), `results.json` and `curves.json` (the training curves
-and snapshot evolution, as numbers).
+wrong emulators it prefers; `evaluate` scores the trained network read out by sampling (as trained)
+and by argmax. Every checkpoint is kept as a training snapshot for
+`mechanism.training_evolution`. The same reverse engineering runs on
+`jaxlab.hmm_rnn.planted.kick_network` (known kick neurons) as a positive control, whose rows must
+pass. Writes `config.json`, `metrics.jsonl`, `checkpoints/`, `figures/*.png` (one per analysis and
+HMM, and `kick_control.png`), `results.json` and `curves.json` (the training curves, snapshot
+evolution, both readouts' scores and the near misses', as numbers).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Emission statistics of a batch of symbol sequences (one-hot [B, T, K] or integer [B, T]): the
 quantities compared with `theory.hmm` (Torre et al. 2025, sec. 3: output frequencies, transition
-matrix, changes per sequence ("volatility"))."""
+matrix, changes per sequence ("volatility")), and where two readouts of the same runs (sampled and
+argmax) differ, relative to one readout's changes."""
 
 import jax
 import jax.numpy as jnp
@@ -44,9 +45,9 @@ def distance_to_nearest_change(symbols: jax.Array) -> jax.Array:
   t = jnp.arange(length)[None, :]
   change = jnp.concatenate([jnp.zeros_like(labels[:, :1], dtype=bool),
                             labels[:, 1:] != labels[:, :-1]], axis=1)
-  far = 2 * length  # beyond any real distance
+  far = 2 * length  # a sentinel change this far off lies beyond the cap of T
   last = jax.lax.cummax(jnp.where(change, t, -far), axis=1)
-  following = jax.lax.cummin(jnp.where(change, t, 3 * length), axis=1, reverse=True)
+  following = jax.lax.cummin(jnp.where(change, t, far), axis=1, reverse=True)
   return jnp.minimum(jnp.minimum(t - last, following - t), length)
 
 
