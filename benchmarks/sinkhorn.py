@@ -2,7 +2,7 @@
 
   python -m benchmarks.sinkhorn [--batches=256,512,1024] [--length=50] [--repeats=3]
 
-jaxlab does not re-implement Sinkhorn: `jaxlab.hmm_rnn.emulation.sinkhorn_divergence` calls ott-jax's
+The loss's solver is not ours: `jaxlab.hmm_rnn.emulation.sinkhorn_divergence` calls ott-jax's
 `sinkhorn_divergence` with geomloss-style eps annealing (from 10 down to blur^2 = 0.04, decay 0.9), a
 fixed budget of 200 iterations and Danskin gradients (potentials held fixed). This measures what that
 configuration costs and how far its value is from ott's default solve at the same target eps
@@ -10,6 +10,8 @@ configuration costs and how far its value is from ott's default solve at the sam
 w.r.t. the first cloud, between two batches of 2-state-chain HMM sequences (the loss's use), float32.
 Printed: ms per value-and-gradient call (median), the default / jaxlab time ratio, and the relative
 difference of the values. Wall-clock on whatever machine runs this; compare ratios.
+(`emulation.geomloss_divergence`, geomloss's unconverged ~10-iteration estimate, exists only to
+score and train on the paper's own scale; it is not benchmarked here.)
 """
 
 from __future__ import annotations

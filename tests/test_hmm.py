@@ -343,3 +343,15 @@ def test_valid_input_within_tolerance_is_accepted():
   assert h.num_states == 2 and h.num_symbols == 2
   with pytest.raises(ValueError, match="transition row 0"):
     hmm_lib.make([0.5, 0.5], transition, np.eye(2), atol=1e-9)
+
+
+def test_expected_minimum_of_normals_order_statistics():
+  # exact values: E min of 1, 2, 3 standard normals = 0, -1/sqrt(pi), -3/(2 sqrt(pi))
+  np.testing.assert_allclose([theory.expected_minimum_of_normals(n) for n in (1, 2, 3)],
+                             [0.0, -1 / np.sqrt(np.pi), -1.5 / np.sqrt(np.pi)], atol=1e-10)
+  # against 4000 draws of the minimum of 500: s.e. of the mean ~ 0.4 / sqrt(4000) = 0.007
+  draws = jax.random.normal(jax.random.key(0), (4000, 500)).min(axis=1)
+  np.testing.assert_allclose(float(draws.mean()), theory.expected_minimum_of_normals(500),
+                             atol=4 * float(draws.std()) / np.sqrt(4000))
+  with pytest.raises(ValueError, match="n must be >= 1"):
+    theory.expected_minimum_of_normals(0)

@@ -62,6 +62,51 @@ def test_sinkhorn_divergence_exact_cases():
     emulation.sinkhorn_divergence(cloud, other[:, :5])
 
 
+def test_geomloss_estimate_exact_cases_schedule_and_gradient():
+  divergence = jax.jit(emulation.geomloss_divergence)
+  x = jnp.array([[0.0, 1.0, 2.0]])
+  y = jnp.array([[1.0, -1.0, 2.0]])
+  np.testing.assert_allclose(divergence(x, y), 2.5, rtol=1e-12)  # one point each: c(x, y)
+  cloud = jax.random.normal(jax.random.key(3), (40, 6))
+  assert float(divergence(cloud, cloud)) == 0.0  # symmetric updates: f_ba = f_aa exactly
+  shift = jnp.array([1.0, 0, 0, 0, 0, 0])
+  # a rigid shift by v: |v|^2 / 2, and Danskin's gradient (x_i - T(x_i)) / N = -v / 40 per point
+  np.testing.assert_allclose(divergence(cloud, cloud + shift[None, :]), 0.5, rtol=1e-6)
+  grad = jax.grad(emulation.geomloss_divergence)(cloud, cloud + shift[None, :])
+  np.testing.assert_allclose(grad, jnp.broadcast_to(-shift / 40, grad.shape), atol=1e-6)
+  # Gaussian clouds converge within the schedule: it matches a converged ott solve
+  other = 1.3 * cloud + 0.2
+  np.testing.assert_allclose(divergence(cloud, other), emulation.sinkhorn_divergence(
+      cloud, other, emulation.CONVERGED_SINKHORN), rtol=1e-6)
+  # geomloss's schedule for flattened one-hot sequences of T = 100 (diameter sqrt(300)), blur 0.2,
+  # scaling 0.5: 300, then 300 / 4^k while above 0.04, then 0.04, by hand
+  eps, length = emulation.geomloss_epsilons(jnp.sqrt(300.0), 0.2, 0.5)
+  np.testing.assert_allclose(eps[:int(length)], [300, 300, 75, 18.75, 4.6875, 1.171875,
+                                                 0.29296875, 0.0732421875, 0.04], rtol=1e-12)
+  with pytest.raises(ValueError, match="scaling must be in"):
+    emulation.geomloss_divergence(x, y, scaling=1.0)
+  with pytest.raises(ValueError, match="unknown Sinkhorn solver 'pot'"):
+    emulation.sequence_divergence(jnp.zeros((2, 3, 3)), jnp.zeros((2, 3, 3)),
+                                  emulation.SinkhornConfig(solver="pot"))
+
+
+def test_the_papers_loss_estimate_prefers_slow_chains_even_at_t30():
+  """The paper's code scores batches with geomloss's ~10-iteration estimate, not a converged solve.
+  On batches of "two" at T = 30 (batch 512) it reads lower than the converged divergence (measured
+  1.65 against 1.99) and, unlike the converged one (+0.8 s.d. in the T = 100 test below), it scores
+  a chain that switches 0.7x as often far below the floor (measured -6.2 s.d.): the loss that the
+  paper's networks were trained and selected on rewards slow switching at every length."""
+  two = hmm_lib.by_name("two")
+  paper = emulation.SinkhornConfig(solver="geomloss")
+  floor = emulation.noise_floor(jax.random.key(0), two, 512, 30, 6, paper)
+  slower, _ = emulation.divergence_between(jax.random.key(1), two,
+                                           hmm_lib.scale_switching(two, 0.7), 512, 30, 6, paper)
+  converged = emulation.noise_floor(jax.random.key(0), two, 512, 30, 2)  # same batches, ott
+  assert floor.noise_floor_mean < converged.noise_floor_mean - 0.15, (floor, converged)
+  assert (slower - floor.noise_floor_mean) / floor.noise_floor_std < -4, (slower, floor)
+  assert floor.shuffled_mean > floor.noise_floor_mean + 20 * floor.noise_floor_std, floor
+
+
 def test_noise_floor_lies_below_the_time_shuffled_control():
   floor = emulation.noise_floor(jax.random.key(5), hmm_lib.by_name("two"), 128, 20, repeats=4)
   # shuffling keeps every sequence's symbol counts but destroys runs: far above the floor
@@ -313,8 +358,38 @@ def test_resolution_study_smoke_and_its_extrapolation(tmp_path):
     resolution.run(config, str(tmp_path))
 
 
+def test_paper_losses_study_smoke(tmp_path):
+  from experiments.hmm_emulation import paper_losses
+  config = _tiny_config()
+  config.update(paper_hmms=("two", "fully"), paper_validation_sequences=300,
+                paper_validation_batch=128, paper_repeats=2, rival_switching_factors=(0.5, 25.0))
+  assert paper_losses.batch_starts(config) == [0, 128, 256]  # batches of 128, 128 and 44
+  result = paper_losses.run(config, str(tmp_path))
+  two = result["results"]["two"]
+  assert two["length"] == 100 and two["epochs"] == 500 and two["networks"] == 36
+  assert two["reported_median"] == 9.9 and two["reported_min"] == 9.6
+  assert result["results"]["fully"]["epochs"] == 1000
+  assert two["floor"] < two["shuffled"] and two["best_epoch"] < two["floor"] + 3 * two["floor_std"]
+  row = result["comparisons"][0]
+  assert row.simulation == pytest.approx(9.95)
+  assert row.theory == pytest.approx(two["best_epoch"] - 3 * two["floor_std"])
+  assert "two (T = 100): released 9.6-10.1" in result["report"]
+  assert [r["factor"] for r in two["switching_rivals"]] == [0.5]
+  assert two["impossible_factors"] == [25.0] and "x25 impossible" in result["report"]
+  assert (tmp_path / "figures" / "paper_losses.png").stat().st_size > 0
+  assert (tmp_path / "paper_losses.json").exists()
+  # the interpolated switching rate: halfway between a 0.5x chain at 1.0 and the floor at 2.0
+  rivals = [{"factor": 0.5, "loss": 1.0}]
+  assert paper_losses.implied_factor(1.5, 2.0, rivals) == pytest.approx(0.75)
+  assert paper_losses.implied_factor(0.5, 2.0, rivals) is None
+  config.paper_hmms = ("two", "seven")
+  with pytest.raises(ValueError, match="paper_hmms must name HMMs with released networks"):
+    paper_losses.run(config, str(tmp_path))
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c: c.update(hmms=("two", "seven")), "seven"),
+    (lambda c: c.update(sinkhorn_solver="pot"), "sinkhorn_solver must be one of"),
     (lambda c: c.update(large_batch_steps=15), "large_batch_steps=15 must be >= 0 and a multiple"),
     (lambda c: c.update(batch_size=0), "config.batch_size must be positive"),
     (lambda c: c.update(floor_repeats=1), "must be >= 2"),

@@ -69,6 +69,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0 < config.sinkhorn_decay <= 1 or config.sinkhorn_iterations < 1:
     raise ValueError(f"config.sinkhorn_decay must be in (0, 1] and config.sinkhorn_iterations "
                      f">= 1, got {config.sinkhorn_decay} and {config.sinkhorn_iterations}")
+  if config.sinkhorn_solver not in emulation.SOLVERS:
+    raise ValueError(f"config.sinkhorn_solver must be one of {emulation.SOLVERS}, got "
+                     f"{config.sinkhorn_solver!r}")
+  if not 0 < config.sinkhorn_scaling < 1:
+    raise ValueError(f"config.sinkhorn_scaling must be in (0, 1), got {config.sinkhorn_scaling}")
   if config.num_steps % config.checkpoint_every:
     raise ValueError(f"config.num_steps={config.num_steps} must be a multiple of "
                      f"config.checkpoint_every={config.checkpoint_every} (the snapshot interval)")
@@ -96,7 +101,8 @@ def exact_statistics(hmm: hmm_lib.HMM, length: int) -> dict[str, np.ndarray]:
 def sinkhorn_config(config) -> emulation.SinkhornConfig:
   return emulation.SinkhornConfig(blur=config.blur, anneal_from=config.sinkhorn_anneal_from,
                                   decay=config.sinkhorn_decay,
-                                  max_iterations=config.sinkhorn_iterations)
+                                  max_iterations=config.sinkhorn_iterations,
+                                  solver=config.sinkhorn_solver, scaling=config.sinkhorn_scaling)
 
 
 def make_optimizer(config, learning_rate: float | None = None,
