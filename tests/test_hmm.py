@@ -280,7 +280,7 @@ def test_family_exact_statistics(name):
     np.testing.assert_allclose(e[:, 2], 0.99 * np.arange(m) / (m - 1), atol=1e-15)
 
 
-def test_noise_free_and_rescaled_variants_of_a_chain():
+def test_noise_free_rescaled_and_deterministic_variants_of_a_chain():
   two = hmm_lib.by_name("two")
   clean = hmm_lib.without_rare_symbols(two)
   np.testing.assert_allclose(clean.emission, [[1, 0, 0], [0, 0, 1]], atol=1e-12)
@@ -299,6 +299,14 @@ def test_noise_free_and_rescaled_variants_of_a_chain():
     hmm_lib.without_rare_symbols(cyclic)  # marginal [.25, .5, .25]
   with pytest.raises(ValueError, match="switching probability exceed 1"):
     hmm_lib.scale_switching(two, 30.0)
+  # deterministic emissions: two's is its symbol-free chain; cyclic's states emit one symbol each;
+  # three's middle state, [.495, .01, .495], shares its tie
+  np.testing.assert_allclose(hmm_lib.deterministic_emissions(two).emission, clean.emission)
+  np.testing.assert_array_equal(hmm_lib.deterministic_emissions(cyclic).emission,
+                                [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0]])
+  three = hmm_lib.deterministic_emissions(hmm_lib.by_name("three"))
+  np.testing.assert_allclose(three.emission, [[1, 0, 0], [0.5, 0, 0.5], [0, 0, 1]], atol=1e-12)
+  np.testing.assert_array_equal(three.transition, hmm_lib.by_name("three").transition)
 
 
 def test_run_length_identities():

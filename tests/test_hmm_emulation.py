@@ -375,13 +375,29 @@ def test_paper_losses_study_smoke(tmp_path):
   assert row.theory == pytest.approx(two["best_epoch"] - 3 * two["floor_std"])
   assert "two (T = 100): released 9.6-10.1" in result["report"]
   assert [r["factor"] for r in two["switching_rivals"]] == [0.5]
+  assert [r["factor"] for r in two["deterministic_rivals"]] == [1.0, 0.5]
+  # the symbol-free chain scores below the perfect emulator even on these small batches
+  assert two["deterministic_rivals"][0]["loss"] < two["floor"]
   assert two["impossible_factors"] == [25.0] and "x25 impossible" in result["report"]
   assert (tmp_path / "figures" / "paper_losses.png").stat().st_size > 0
   assert (tmp_path / "paper_losses.json").exists()
   # the interpolated switching rate: halfway between a 0.5x chain at 1.0 and the floor at 2.0
-  rivals = [{"factor": 0.5, "loss": 1.0}]
-  assert paper_losses.implied_factor(1.5, 2.0, rivals) == pytest.approx(0.75)
-  assert paper_losses.implied_factor(0.5, 2.0, rivals) is None
+  chains = [{"factor": 1.0, "loss": 2.0}, {"factor": 0.5, "loss": 1.0}]
+  assert paper_losses.implied_factors(1.5, chains) == pytest.approx([0.75])
+  assert paper_losses.implied_factors(0.5, chains) == []
+  # not monotone: 1.5 is scored between 0.5 and 0.7 and again between 0.85 and 1
+  chains = [{"factor": 0.5, "loss": 1.6}, {"factor": 0.7, "loss": 1.4},
+            {"factor": 0.85, "loss": 1.4}, {"factor": 1.0, "loss": 2.0}]
+  assert paper_losses.implied_factors(1.5, chains) == pytest.approx([0.6, 0.85 + 0.15 / 6])
+  # a network scored on the same protocol: an untrained one emits near-i.i.d. symbols, so both
+  # readouts score far above the perfect emulator (the argmax one, all one symbol, even higher)
+  params = model.init(jax.random.key(0), 8, 3, 3)
+  scores = paper_losses.network_losses(config, params, "two", jax.random.key(1))
+  assert scores["sampled"] > two["floor"] + 10 * two["floor_std"], (scores, two)
+  assert scores["sampled_std"] > 0 and scores["argmax"] > two["floor"]
+  with pytest.raises(ValueError, match="the network emits 4 symbols, 'two' 3"):
+    paper_losses.network_losses(config, model.init(jax.random.key(0), 8, 3, 4), "two",
+                                jax.random.key(1))
   config.paper_hmms = ("two", "seven")
   with pytest.raises(ValueError, match="paper_hmms must name HMMs with released networks"):
     paper_losses.run(config, str(tmp_path))

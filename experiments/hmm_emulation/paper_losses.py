@@ -16,12 +16,14 @@ exactly that protocol, emulators whose law is known:
   * a perfect emulator (the HMM itself): the floor, mean and s.d. over `config.paper_repeats`
     draws of both sets; and its best epoch: one validation set, `paper_repeats` fresh emulator
     draws, mean + E[min of n standard normals] x their s.d. (n = the epochs; Gaussian tails);
-  * chains switching at `config.rival_switching_factors` times the HMM's rate;
+  * chains switching at `config.rival_switching_factors` times the HMM's rate, with the HMM's
+    emissions and with deterministic ones (`hmm.deterministic_emissions`: each state emits its
+    most likely symbol; for "two", never the 1% symbol);
   * the time-shuffled control.
 
 A row per HMM: "the released networks' median loss (rounded up by 0.05) is at least a perfect
 emulator's best epoch - 3 floor s.d.": a network cannot score lower by emulating the HMM well. The
-report interpolates, over the rival chains, the switching rate that would score the median.
+report interpolates, in each family, the switching rates that would score the median.
 
   python -m experiments.hmm_emulation.paper_losses --config=experiments/hmm_emulation/config.py \\
       --workdir=/tmp/hmm_paper_losses
@@ -46,6 +48,7 @@ from jaxlab.core import config as config_checks
 from jaxlab.core import plotting
 from jaxlab.hmm_rnn import emulation
 from jaxlab.hmm_rnn import hmm as hmm_lib
+from jaxlab.hmm_rnn import model
 from theory import hmm as theory
 
 # {HMM: {reported best validation loss: number of released networks}}, from the file names.
@@ -105,10 +108,62 @@ def protocol_loss(config, length: int):
   return loss
 
 
+def network_losses(config, params: dict, name: str, key: jax.Array, *, noise_std: float = 1.0,
+                   initial_state_std: float = 0.0) -> dict[str, float]:
+  """A trained network's validation loss under the paper's protocol, read out as trained (Gumbel
+  sampling) and by argmax, over `config.paper_repeats` draws of the validation set and the
+  network's noise: {"sampled", "sampled_std", "argmax", "argmax_std"}. The paper's networks start
+  from h_0 = 0 (`initial_state_std` 0)."""
+  hmm, length = hmm_lib.by_name(name), hmm_lib.PAPER_LENGTHS[name]
+  if params["w_out"].shape[1] != hmm.emission.shape[1]:
+    raise ValueError(f"the network emits {params['w_out'].shape[1]} symbols, {name!r} "
+                     f"{hmm.emission.shape[1]}")
+  sinkhorn = experiment.sinkhorn_config(config)._replace(solver="geomloss")
+  n, size = config.paper_validation_sequences, config.paper_validation_batch
+  sizes = [min(size, n - start) for start in batch_starts(config)]
+
+  @jax.jit
+  def one(key):
+    values = []
+    for i, batch in enumerate(sizes):
+      k_validation, k_network = jax.random.split(jax.random.fold_in(key, i))
+      validation = jax.nn.one_hot(hmm_lib.sample(k_validation, hmm, batch, length)[1],
+                                  hmm.emission.shape[1], dtype=jnp.float32)
+      emitted = model.emit(params, k_network, batch, length, noise_std=noise_std,
+                           initial_state_std=initial_state_std)
+      argmax = jax.nn.one_hot(jnp.argmax(emitted.logits, -1), hmm.emission.shape[1],
+                              dtype=jnp.float32)
+      values.append(jnp.stack([
+          emulation.sequence_divergence(emitted.symbols.astype(jnp.float32), validation, sinkhorn),
+          emulation.sequence_divergence(argmax, validation, sinkhorn)]))
+    return jnp.mean(jnp.stack(values), axis=0)
+
+  values = np.array([np.asarray(one(k)) for k in jax.random.split(key, config.paper_repeats)])
+  return {"sampled": float(values[:, 0].mean()), "sampled_std": float(values[:, 0].std(ddof=1)),
+          "argmax": float(values[:, 1].mean()), "argmax_std": float(values[:, 1].std(ddof=1))}
+
+
+def score_rivals(loss, hmm, base, factors, key, repeats) -> tuple[list[dict], list[float]]:
+  """`base` rescaled to switch at each factor, scored by `loss` against `hmm`: (scored chains,
+  the factors that make no chain)."""
+  rivals, impossible = [], []
+  for factor, k in zip(factors, jax.random.split(key, len(factors))):
+    try:
+      rival = hmm_lib.scale_switching(base, factor)
+    except ValueError:  # e.g. five's interior states switch with probability .95 already
+      impossible.append(float(factor))
+      continue
+    values = [float(loss(kk, hmm, rival, jax.random.fold_in(kk, 1))[0])
+              for kk in jax.random.split(k, repeats)]
+    rivals.append({"factor": float(factor), "loss": float(np.mean(values)),
+                   "std": float(np.std(values, ddof=1))})
+  return rivals, impossible
+
+
 def measure(config, name: str, key) -> dict[str, Any]:
   hmm, length = hmm_lib.by_name(name), hmm_lib.PAPER_LENGTHS[name]
   loss = protocol_loss(config, length)
-  k_floor, k_fixed, k_rivals = jax.random.split(key, 3)
+  k_floor, k_fixed, k_rivals, k_deterministic = jax.random.split(key, 4)
   floor, shuffled = np.array([[float(v) for v in loss(k, hmm, hmm, jax.random.fold_in(k, 1))]
                               for k in jax.random.split(k_floor, config.paper_repeats)]).T
   fixed_set = jax.random.fold_in(k_fixed, 1)
@@ -116,37 +171,32 @@ def measure(config, name: str, key) -> dict[str, Any]:
                      for k in jax.random.split(k_fixed, config.paper_repeats)])
   epochs = PAPER_EPOCHS[name]
   best_epoch = float(within.mean() + theory.expected_minimum_of_normals(epochs) * within.std(ddof=1))
-  rivals, impossible = [], []
-  for factor, k in zip(config.rival_switching_factors,
-                       jax.random.split(k_rivals, len(config.rival_switching_factors))):
-    try:
-      rival = hmm_lib.scale_switching(hmm, factor)
-    except ValueError:  # e.g. five's interior states switch with probability .95 already
-      impossible.append(float(factor))
-      continue
-    values = [float(loss(kk, hmm, rival, jax.random.fold_in(kk, 1))[0])
-              for kk in jax.random.split(k, config.paper_repeats)]
-    rivals.append({"factor": float(factor), "loss": float(np.mean(values)),
-                   "std": float(np.std(values, ddof=1))})
+  factors = tuple(config.rival_switching_factors)
+  rivals, impossible = score_rivals(loss, hmm, hmm, factors, k_rivals, config.paper_repeats)
+  deterministic, _ = score_rivals(loss, hmm, hmm_lib.deterministic_emissions(hmm),
+                                  (1.0,) + factors, k_deterministic, config.paper_repeats)
   losses = reported(name)
+  median = float(np.median(losses))
+  with_floor = rivals + [{"factor": 1.0, "loss": float(floor.mean())}]
   return {"length": length, "epochs": epochs,
           "floor": float(floor.mean()), "floor_std": float(floor.std(ddof=1)),
           "best_epoch": best_epoch, "within_set_std": float(within.std(ddof=1)),
           "shuffled": float(shuffled.mean()), "switching_rivals": rivals,
-          "impossible_factors": impossible,
-          "reported_median": float(np.median(losses)), "reported_min": float(losses.min()),
+          "deterministic_rivals": deterministic, "impossible_factors": impossible,
+          "reported_median": median, "reported_min": float(losses.min()),
           "reported_max": float(losses.max()), "networks": int(losses.size),
-          "implied_factor": implied_factor(float(np.median(losses)), float(floor.mean()), rivals)}
+          "implied_factors": implied_factors(median, with_floor),
+          "deterministic_implied_factors": implied_factors(median, deterministic)}
 
 
-def implied_factor(target: float, floor: float, rivals: list[dict[str, float]]) -> float | None:
-  """The switching factor whose chain would score `target`, linearly interpolated between the
-  scored chains (the HMM itself at 1); None when `target` lies outside their range."""
-  points = sorted([(r["factor"], r["loss"]) for r in rivals] + [(1.0, floor)])
-  for (f0, l0), (f1, l1) in zip(points, points[1:]):
-    if min(l0, l1) <= target <= max(l0, l1) and l0 != l1:
-      return float(f0 + (target - l0) * (f1 - f0) / (l1 - l0))
-  return None
+def implied_factors(target: float, chains: list[dict[str, float]]) -> list[float]:
+  """The switching factors at which a family of chains would score `target`, linearly
+  interpolated between neighbouring scored chains: none when `target` lies outside their range,
+  several where the loss is not monotone in the rate."""
+  points = sorted((c["factor"], c["loss"]) for c in chains)
+  return [float(f0 + (target - l0) * (f1 - f0) / (l1 - l0))
+          for (f0, l0), (f1, l1) in zip(points, points[1:])
+          if min(l0, l1) <= target <= max(l0, l1) and l0 != l1]
 
 
 def comparisons(name: str, m: dict[str, Any]) -> list[common.Comparison]:
@@ -160,15 +210,17 @@ def comparisons(name: str, m: dict[str, Any]) -> list[common.Comparison]:
 
 
 def report(name: str, m: dict[str, Any]) -> str:
-  rivals = ", ".join([f"x{r['factor']:g} {r['loss']:.3f}" for r in m["switching_rivals"]]
-                     + [f"x{f:g} impossible" for f in m["impossible_factors"]])
-  factor = (f"~x{m['implied_factor']:.2f}" if m["implied_factor"] is not None
-            else "outside the scored rates")
+  scores = lambda chains: ", ".join(f"x{r['factor']:g} {r['loss']:.3f}" for r in chains)
+  impossible = "".join(f", x{f:g} impossible" for f in m["impossible_factors"])
+  rates = lambda factors: " or ".join(f"~x{f:.2f}" for f in factors) or "none scored"
   return (f"- {name} (T = {m['length']}): released {m['reported_min']:.1f}-{m['reported_max']:.1f}"
           f" (median {m['reported_median']:.1f}, {m['networks']} networks); perfect emulator "
           f"{m['floor']:.3f} +- {m['floor_std']:.3f}, its best epoch {m['best_epoch']:.3f}; "
-          f"shuffled {m['shuffled']:.3f}; rival chains {rivals}; the median's switching rate "
-          f"{factor}")
+          f"shuffled {m['shuffled']:.3f}; chains switching at other rates "
+          f"{scores(m['switching_rivals'])}{impossible}; with deterministic emissions "
+          f"{scores(m['deterministic_rivals'])}; rates that score the median: "
+          f"{rates(m['implied_factors'])} (the HMM's emissions), "
+          f"{rates(m['deterministic_implied_factors'])} (deterministic)")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -201,6 +253,10 @@ def _figures(results, figdir) -> dict[str, str]:
     ax.errorbar([r["factor"] for r in rivals], [r["loss"] for r in rivals],
                 [r["std"] for r in rivals], fmt="o-", color="k",
                 label="chain switching at x the rate (1: perfect emulator)")
+    deterministic = sorted(m["deterministic_rivals"], key=lambda r: r["factor"])
+    ax.errorbar([r["factor"] for r in deterministic], [r["loss"] for r in deterministic],
+                [r["std"] for r in deterministic], fmt="s--", color="tab:blue",
+                label="the same, deterministic emissions")
     ax.axhline(m["best_epoch"], color="k", linestyle=":", label="perfect emulator's best epoch")
     ax.axhspan(m["reported_min"] - REPORTED_ROUNDING, m["reported_max"] + REPORTED_ROUNDING,
                color="tab:orange", alpha=0.3, label="released networks (range)")

@@ -147,6 +147,15 @@ def without_rare_symbols(hmm: HMM, threshold: float = 0.05) -> HMM:
   return make(hmm.initial, transition, emission)
 
 
+def deterministic_emissions(hmm: HMM) -> HMM:
+  """The same chain with each state emitting only its most likely symbol(s), ties shared equally:
+  the lowest-entropy emissions with the same hidden dynamics (for the linear chain "two", the
+  symbol-free chain of `without_rare_symbols`)."""
+  emission = np.asarray(hmm.emission)
+  top = np.isclose(emission, emission.max(axis=1, keepdims=True), rtol=0, atol=1e-12)
+  return make(hmm.initial, hmm.transition, top / top.sum(axis=1, keepdims=True))
+
+
 def scale_switching(hmm: HMM, factor: float) -> HMM:
   """The same HMM with every off-diagonal transition probability multiplied by `factor` (stay
   probabilities absorb the difference): a chain that switches `factor` times as often."""

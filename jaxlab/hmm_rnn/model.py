@@ -74,8 +74,9 @@ def emit(params: dict, key: jax.Array, batch_size: int, length: int, *, noise_st
          initial_state_std: float = 0.0, burn_in: int = 0, temperature: float = 1.0) -> Emissions:
   """Samples `batch_size` sequences of `length` symbols.
 
-  Each sequence starts from h_0 ~ N(0, initial_state_std^2 I): the paper trains with 1 (its
-  `init=True`) and generates with 0, i.e. h_0 = 0, whose logits are 0 (a uniform first symbol). The
+  Each sequence starts from h_0 ~ N(0, initial_state_std^2 I): the paper's default config trains
+  with 1 (its `init=True`); its six HMM configs train, and its generation runs, with 0 (h_0 = 0,
+  whose logits are 0). The
   first `burn_in` steps are run and discarded, so a sequence can start from the noise-driven state.
   """
   k_noise, k_gumbel, k_h0 = jax.random.split(key, 3)
