@@ -457,7 +457,7 @@ def test_the_papers_released_networks_score_below_a_perfect_emulator_on_their_ow
   scores (measured 11.77 +- 0.05 and 6.31 +- 0.03, best of 500 epochs 11.57 and 6.22), and below
   every chain with the HMM's emissions that switches 0.5-1.2x as often (>= 10.53 and 6.01), and
   no lower than the best chain with deterministic emissions (two, i.e. without the 1% symbol:
-  9.63 at 0.5x, 10.89 at 1x; cyclic: 4.85-5.25). ~4 min on 2 cores."""
+  9.63 at 0.5x, 10.89 at 1x; cyclic: 4.85-5.25). 4-7 min on 2 cores."""
   from experiments.hmm_emulation import paper_losses
   config = config_lib.get_config()
   config.update(paper_hmms=("two", "cyclic"), paper_repeats=3)
