@@ -264,7 +264,7 @@ def _figures(results, figdir) -> dict[str, str]:
     ax.set_xlabel("switching rate / the HMM's")
     ax.set_ylabel("validation loss (geomloss estimate)")
     ax.set_title(f"{name}, T = {m['length']}")
-    ax.legend(frameon=False, fontsize=7)
+  axes[0].legend(frameon=False, fontsize=7)  # the same five entries in every panel
   return {"paper_losses": plotting.save(fig, os.path.join(figdir, "paper_losses.png"))}
 
 
