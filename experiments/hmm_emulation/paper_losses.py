@@ -89,7 +89,8 @@ def protocol_loss(config, length: int):
   """`loss(key, hmm, emulator, validation_key)`: the paper's validation loss of an emulator that
   emits `emulator`'s law, on the validation set `validation_key` draws from `hmm`."""
   sinkhorn = experiment.sinkhorn_config(config)._replace(solver="geomloss")
-  n, starts, size = config.paper_validation_sequences, batch_starts(config), config.paper_validation_batch
+  n, size = config.paper_validation_sequences, config.paper_validation_batch
+  starts = batch_starts(config)
   num_symbols = 3
 
   @jax.jit
@@ -170,7 +171,8 @@ def measure(config, name: str, key) -> dict[str, Any]:
   within = np.array([float(loss(k, hmm, hmm, fixed_set)[0])
                      for k in jax.random.split(k_fixed, config.paper_repeats)])
   epochs = PAPER_EPOCHS[name]
-  best_epoch = float(within.mean() + theory.expected_minimum_of_normals(epochs) * within.std(ddof=1))
+  best_epoch = float(within.mean()
+                     + theory.expected_minimum_of_normals(epochs) * within.std(ddof=1))
   factors = tuple(config.rival_switching_factors)
   rivals, impossible = score_rivals(loss, hmm, hmm, factors, k_rivals, config.paper_repeats)
   deterministic, _ = score_rivals(loss, hmm, hmm_lib.deterministic_emissions(hmm),

@@ -83,7 +83,8 @@ def sinkhorn_divergence(x: jax.Array, y: jax.Array, config: SinkhornConfig = Sin
 SOLVERS = ("ott", "geomloss")
 
 
-def geomloss_epsilons(diameter: jax.Array, blur: float, scaling: float) -> tuple[jax.Array, jax.Array]:
+def geomloss_epsilons(diameter: jax.Array, blur: float, scaling: float
+                      ) -> tuple[jax.Array, jax.Array]:
   """geomloss's eps schedule for p = 2 (`epsilon_schedule`): diameter^2, then diameter^2 again
   and every further factor scaling^2 while above blur^2, then blur^2. Returns (eps [max_len],
   its length): padded to the longest schedule a diameter <= 1e4 can give, so that it traces."""
@@ -113,6 +114,7 @@ def geomloss_divergence(x: jax.Array, y: jax.Array, blur: float = 0.2, scaling: 
   if not 0 < scaling < 1:
     raise ValueError(f"scaling must be in (0, 1), got {scaling}")
   sg = jax.lax.stop_gradient
+
   def cost(u, v):  # |u_i - v_j|^2 / 2 without an [N, M, D] temporary
     return (jnp.sum(u * u, 1)[:, None] + jnp.sum(v * v, 1)[None, :] - 2 * u @ v.T) / 2
 
@@ -122,7 +124,8 @@ def geomloss_divergence(x: jax.Array, y: jax.Array, blur: float = 0.2, scaling: 
   log_a = jnp.full(x.shape[0], -np.log(x.shape[0]), x.dtype)
   log_b = jnp.full(y.shape[0], -np.log(y.shape[0]), y.dtype)
   both = jnp.concatenate([x, y])
-  eps_list, length = geomloss_epsilons(jnp.linalg.norm(sg(both.max(0) - both.min(0))), blur, scaling)
+  diameter = jnp.linalg.norm(sg(both.max(0) - both.min(0)))
+  eps_list, length = geomloss_epsilons(diameter, blur, scaling)
   eps_list = eps_list.astype(x.dtype)
 
   def softmin(eps, c, h):  # f_i = -eps log sum_j exp(h_j - c_ij / eps)

@@ -76,8 +76,8 @@ def emit(params: dict, key: jax.Array, batch_size: int, length: int, *, noise_st
 
   Each sequence starts from h_0 ~ N(0, initial_state_std^2 I): the paper's default config trains
   with 1 (its `init=True`); its six HMM configs train, and its generation runs, with 0 (h_0 = 0,
-  whose logits are 0). The
-  first `burn_in` steps are run and discarded, so a sequence can start from the noise-driven state.
+  whose logits are 0). The first `burn_in` steps are run and discarded, so a sequence can start
+  from the noise-driven state.
   """
   k_noise, k_gumbel, k_h0 = jax.random.split(key, 3)
   inputs = noise_std * jax.random.normal(
