@@ -12,6 +12,7 @@ from experiments.hmm_emulation import config as config_lib
 from experiments.hmm_emulation import experiment
 from experiments.hmm_emulation import mechanism
 from jaxlab import core
+from jaxlab.hmm_rnn import analysis
 from jaxlab.hmm_rnn import emulation
 from jaxlab.hmm_rnn import hmm as hmm_lib
 from jaxlab.hmm_rnn import model
@@ -268,7 +269,8 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   result = experiment.run(config, str(tmp_path))
   names = [c.quantity for c in result["comparisons"]]
   assert any("noise floor" in n for n in names) and any("fixed points" in n for n in names)
-  for figure in ("emulation_two", "mechanism_two", "evolution_two", "kick_control"):
+  for figure in ("emulation_two", "mechanism_two", "evolution_two", "kick_control",
+                 "critical_pairs"):
     assert (tmp_path / "figures" / f"{figure}.png").stat().st_size > 0
   # The positive control is analysed beside the trained network, and its kick units are found.
   planted_rows = [c for c in result["comparisons"] if c.quantity.startswith(mechanism.PLANTED)]
@@ -313,6 +315,14 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   assert sum(readout["fraction_of_steps_by_distance"]) == pytest.approx(1.0)
   slower = study["resolution"]["slower"]["divergence"]
   assert curves["near_misses"]["slower"]["divergence"] == slower
+  # The paper's critical-pair rows come with the groups they scale (none without cluster states).
+  mech = study["mechanism"]
+  critical_rows = [n for n in names if "critical pairs" in n]
+  if mech["kick"] is None:
+    assert not critical_rows and curves["critical_pairs"]["kick_critical"] is None
+  else:
+    assert len(critical_rows) == 4
+    assert curves["critical_pairs"]["kick_critical"]["mean"] == mech["kick_critical"].mean.tolist()
 
 
 def test_resolution_study_smoke_and_its_extrapolation(tmp_path):
@@ -422,14 +432,15 @@ def test_quick_variant_reaches_the_floor_and_the_hmm_statistics(tmp_path):
   config = config_lib.get_config("quick")
   with jax.enable_x64(config.x64):  # the config's precision (float32), as `make demo` runs it
     result = experiment.run(config, str(tmp_path))
-  # Kick neurons are not reproduced in our trained networks (README): those rows are reported, and
-  # must pass on the planted positive control only.
-  not_reproduced = {c.quantity for c in
-                    mechanism.kick_comparisons("two", result["studies"]["two"]["mechanism"])}
+  # Kick neurons are not reproduced in our trained networks (README): those rows (switching, and
+  # the paper's critical-pair measure) are reported, and must pass on the planted control only.
+  two = result["studies"]["two"]["mechanism"]
+  not_reproduced = {c.quantity for c in mechanism.kick_comparisons("two", two)
+                    + mechanism.critical_pair_comparisons("two", two)}
   failed = [c.as_dict() for c in result["comparisons"]
             if not c.passed and c.quantity not in not_reproduced]
   assert not failed, failed
-  assert len(not_reproduced) == 3
+  assert len(not_reproduced) == 7
   assert any(c.quantity.startswith(mechanism.PLANTED) for c in result["comparisons"])
 
 
@@ -468,3 +479,30 @@ def test_the_papers_released_networks_score_below_a_perfect_emulator_on_their_ow
     assert m["reported_max"] < min(r["loss"] for r in m["switching_rivals"]), m
     assert min(r["loss"] for r in m["deterministic_rivals"]) <= m["reported_median"], m
   assert [row.passed for row in result["comparisons"]] == [False, False]
+
+
+def test_critical_pair_rows_state_the_papers_ablation_figure():
+  settings = np.array(mechanism.SCALING_FACTORS)
+
+  def pairs(at_zero, intact):
+    mean = np.interp(settings, [0.0, 1.0, 2.0], [at_zero, intact, intact])
+    return analysis.CriticalPairs(settings, mean, np.ones_like(mean), np.full(len(settings), 20),
+                                  np.ones(len(settings), bool))
+
+  def rows(kick, population, control):
+    result = {"kick": object(), "kick_critical": kick, "population_critical": population,
+              "population_control_critical": control}
+    return mechanism.critical_pair_comparisons("two", result)
+
+  # The paper's median run (intact 7.6; ratios 0.42, 0.40, 0.92) passes every row.
+  paper = rows(pairs(0.42 * 7.6, 7.6), pairs(0.40 * 7.6, 7.6), pairs(0.92 * 7.6, 7.6))
+  assert [r.passed for r in paper] == [True] * 4, [r.as_dict() for r in paper]
+  np.testing.assert_allclose([r.simulation for r in paper], [7.6, 0.42, 0.40, 0.92])
+  assert "20 windows" in paper[0].quantity
+  # Few critical pairs, and removal that changes nothing: the intact and the two effect rows fail.
+  flat = rows(pairs(0.3, 0.3), pairs(0.3, 0.3), pairs(0.3, 0.3))
+  assert [r.passed for r in flat] == [False, False, False, True]
+  # None at all: the ratios are undefined and fail.
+  none = rows(pairs(0.0, 0.0), pairs(0.0, 0.0), pairs(0.0, 0.0))
+  assert np.isnan(none[1].simulation) and not any(r.passed for r in none)
+  assert mechanism.critical_pair_comparisons("two", {"kick": None}) == []

@@ -317,3 +317,56 @@ def test_kick_neurons_by_ablation_ranks_units_by_their_causal_effect():
   assert not np.all(effects.changes == effects.baseline)  # the other units do matter
   with pytest.raises(ValueError, match="top_k must be in"):
     analysis.kick_neurons_by_ablation(params, jax.random.key(22), top_k=13)
+
+
+def test_critical_pair_count_by_hand():
+  # On the unit circle m = i tan(angle / 2): counted once per conjugate pair, above 0.06.
+  on_circle = np.exp(1j * np.array([0.5, -0.5, 0.1, 0.13]))  # tan(0.05) = 0.050 < 0.06 < 0.065
+  assert int(analysis.count_critical_pairs(on_circle)) == 2
+  # Re m = (r^2 - 1) / |r e^{i a} + 1|^2: r = 1.3 at a = 0.5 gives 0.139, outside 0.1.
+  np.testing.assert_allclose(analysis.moebius(1.3 * np.exp(0.5j)).real,
+                             0.69 / (2.69 + 2.6 * np.cos(0.5)), rtol=1e-12)
+  assert int(analysis.count_critical_pairs(np.array([1.3 * np.exp(0.5j), 1.0 + 0j, -0.5 + 0j]))) == 0
+  assert analysis.count_critical_pairs(np.ones((4, 3), complex)).shape == (4,)
+
+
+def _switching_rotation(angle, decay):
+  """_rotating_net with a readout that emits symbol 0 while u_0 > 0 and 1 while u_0 < 0."""
+  params = _rotating_net(angle, decay)
+  w_out = np.zeros((4, 3))
+  w_out[0, 0] = w_out[2, 1] = 1.0
+  return dict(params, w_out=jnp.asarray(w_out))
+
+
+def test_critical_pairs_near_changes_on_a_rotation_with_known_jacobians():
+  # Two of the four units are active at every step, and every active pair's block is
+  # decay * R(angle): each Jacobian has one pair decay * e^{+-i angle} and two zeros.
+  key, factors = jax.random.key(5), (0.0, 0.5, 1.0)
+  everyone = np.arange(4)
+  # decay 0.9 at angle 2 pi / 20: m = -0.054 + 0.15i, one critical pair per step, 30 per window.
+  pairs = analysis.critical_pairs_near_changes(_switching_rotation(2 * np.pi / 20, 0.9), key,
+                                               everyone, factors, target="recurrent_input",
+                                               length=400)
+  assert pairs.num_windows[2] > 10 and bool(pairs.own_changes.all())
+  np.testing.assert_array_equal(pairs.mean, [0.0, 0.0, 30.0])  # x 0.5 leaves |lam| 0.45
+  np.testing.assert_array_equal(pairs.std, [0.0, 0.0, 0.0])
+  # mechint.py's pairing (h_t with the input that produced it) has the same blocks here.
+  producing = analysis.critical_pairs_near_changes(
+      _switching_rotation(2 * np.pi / 20, 0.9), key, everyone, (1.0,), target="recurrent_input",
+      length=400, jacobian_input="producing")
+  np.testing.assert_array_equal(producing.mean, [30.0])
+  # decay 0.7: Re m = -0.18 (not critical); angle 0.05 at decay 1: Im m = 0.025 (not rotating).
+  for angle, decay in ((2 * np.pi / 20, 0.7), (0.05, 1.0)):
+    none = analysis.critical_pairs_near_changes(_switching_rotation(angle, decay), key, everyone,
+                                                (1.0,), target="recurrent_input", length=400)
+    np.testing.assert_array_equal(none.mean, [0.0])
+  # Scaling a group's noise to 0 silences u_0's sign changes: the intact network's windows.
+  frozen = analysis.critical_pairs_near_changes(_switching_rotation(2 * np.pi / 20, 0.9), key,
+                                                everyone, (0.0,), target="noise_input", length=400)
+  assert not frozen.own_changes[0] and frozen.num_windows[0] == pairs.num_windows[2]
+  with pytest.raises(ValueError, match="jacobian_input must be 'next' or 'producing'"):
+    analysis.critical_pairs_near_changes(_switching_rotation(0.3, 0.9), key, everyone, (1.0,),
+                                         target="recurrent_input", jacobian_input="previous")
+  with pytest.raises(ValueError, match="half_window"):
+    analysis.critical_pairs_near_changes(_switching_rotation(0.3, 0.9), key, everyone, (1.0,),
+                                         target="recurrent_input", length=20, half_window=15)

@@ -242,6 +242,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                  for row in _comparisons(name, studies[name])
                  + mechanism.comparisons(name, studies[name]["mechanism"], config)
                  + mechanism.kick_comparisons(name, studies[name]["mechanism"])
+                 + mechanism.critical_pair_comparisons(name, studies[name]["mechanism"])
                  + mechanism.evolution_comparisons(name, studies[name]["evolution"],
                                                    studies[name]["exact"]["changes"],
                                                    config.num_steps)]
@@ -283,7 +284,12 @@ def write_curves(studies: dict[str, Any], path: str) -> None:
                         for label, v in study["resolution"].items()},
         "evolution": {**{k: np.asarray(evolution[k]).tolist() for k in EVOLUTION_CURVES},
                       "switch_step": evolution["switch_step"],
-                      "switch_width": evolution["switch_width"]}}
+                      "switch_width": evolution["switch_width"]},
+        # the paper's ablation measure per scaled group (null where nothing was scaled)
+        "critical_pairs": {group: None if pairs is None else
+                           {k: np.asarray(v).tolist() for k, v in pairs._asdict().items()}
+                           for group in mechanism.CRITICAL_PAIR_GROUPS
+                           for pairs in [study["mechanism"][group]]}}
   with open(path, "w") as f:
     json.dump(curves, f, indent=2)
 
@@ -352,7 +358,9 @@ def _comparisons(name, study) -> list[common.Comparison]:
 
 def _figures(config, studies, control, figdir) -> dict[str, str]:
   figures = {"kick_control": _kick_control_figure(studies, control,
-                                                  os.path.join(figdir, "kick_control.png"))}
+                                                  os.path.join(figdir, "kick_control.png")),
+             "critical_pairs": _critical_pairs_figure(studies,
+                                                      os.path.join(figdir, "critical_pairs.png"))}
   for name, study in studies.items():
     fig, axes = plotting.figure_grid(4)
     floor, rnn, exact = study["floor"], study["rnn"], study["exact"]
@@ -504,6 +512,32 @@ def _kick_control_figure(studies, control, path) -> str:
   ax.set_title(f"planted network: kick units {control['units'].kick.tolist()} found as "
                f"{sorted(int(u) for u in control['ablation'].units)}", fontsize=8)
   ax.legend(frameon=False, fontsize=6)
+  return plotting.save(fig, path)
+
+
+def _critical_pairs_figure(studies, path) -> str:
+  """The paper's ablation figure (its bottom row) for each trained network: critical Jacobian pairs
+  round output changes as a group is scaled by mu, beside the range of the paper's intact network."""
+  fig, axes = plotting.figure_grid(len(studies))
+  for ax, (name, study) in zip(axes, studies.items()):
+    mech = study["mechanism"]
+    ax.axhspan(*mechanism.PAPER_INTACT_CRITICAL_PAIRS, color="0.9",
+               label="Torre et al.'s network, intact (20 runs)")
+    if mech["kick"] is None:
+      ax.set_title(f"{name}: no cluster states, no groups to scale")
+      continue
+    for key, label, style in (("kick_critical", "kick neurons (recurrent input)", "o-"),
+                              ("correlational_kick_critical", "most active in kick zones "
+                               "(recurrent input)", "^-"),
+                              ("population_critical", "integrating population (noise)", "s-"),
+                              ("population_control_critical", "other units (noise)", "s--")):
+      pairs = mech[key]
+      ax.errorbar(pairs.settings, pairs.mean, pairs.std / np.sqrt(np.maximum(pairs.num_windows, 1)),
+                  fmt=style, markersize=3, capsize=2, label=label)
+    ax.set_xlabel("scaling factor mu")
+    ax.set_ylabel("critical pairs per 30-step window")
+    ax.set_title(f"{name}: critical pairs round output changes (+- s.e.)", fontsize=8)
+    ax.legend(frameon=False, fontsize=6)
   return plotting.save(fig, path)
 
 

@@ -30,6 +30,10 @@ from jaxlab.hmm_rnn import planted
 
 SCALING_FACTORS = tuple(np.round(np.arange(0.0, 2.01, 0.25), 2))  # mechint.py sweeps 0..2
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # x the training noise s.d.
+CRITICAL_PAIRS_LENGTH = 1000  # mechint.py's run for the critical-pair count
+# The sweeps of `analysis.critical_pairs_near_changes` that `analyse` runs (group, scaled target).
+CRITICAL_PAIR_GROUPS = ("kick_critical", "correlational_kick_critical", "population_critical",
+                        "population_control_critical")
 
 
 def exact_homogeneity(params, key, noise_std: float) -> float:
@@ -47,6 +51,7 @@ def analyse(config, params, key, *, num_kick_neurons: int | None = None,
   num_kick_neurons = num_kick_neurons or config.num_kick_neurons
   population_size = population_size or config.population_size
   k_traj, k_fp, k_orbit, k_rt, k_scale, k_home = jax.random.split(key, 6)
+  k_critical = jax.random.fold_in(key, 7)  # added later: the other keys (and numbers) stay
   d = params["w_in"].shape[0]
   hidden_size = params["w_hh"].shape[0]
   # A long noise-driven trajectory: the states the network visits while it emits.
@@ -68,7 +73,7 @@ def analyse(config, params, key, *, num_kick_neurons: int | None = None,
               and np.any((labels == analysis.KICK_ZONE) | (labels == analysis.TRANSITION)))
   kick = population = None
   sweeps = dict.fromkeys(["kick_scaling", "kick_control_scaling", "population_scaling",
-                          "population_control_scaling"])
+                          "population_control_scaling", *CRITICAL_PAIR_GROUPS])
   ablation = analysis.kick_neurons_by_ablation(params, k_scale, num_kick_neurons, batch=512,
                                                length=config.length, noise_std=config.noise_std)
   correlational = None
@@ -91,6 +96,13 @@ def analyse(config, params, key, *, num_kick_neurons: int | None = None,
               "kick_control_scaling": sweep(control_kick, "recurrent_input"),
               "population_scaling": sweep(population, "noise_input"),
               "population_control_scaling": sweep(control_population, "noise_input")}
+    critical = lambda units, target: analysis.critical_pairs_near_changes(
+        params, k_critical, units, SCALING_FACTORS, target=target,
+        length=CRITICAL_PAIRS_LENGTH, noise_std=config.noise_std)
+    sweeps.update(kick_critical=critical(kick.units, "recurrent_input"),
+                  correlational_kick_critical=critical(correlational.units, "recurrent_input"),
+                  population_critical=critical(population, "noise_input"),
+                  population_control_critical=critical(control_population, "noise_input"))
   return {
       "states": np.asarray(states), "autonomous": autonomous, "fixed": fixed, "orbit": orbit,
       "residency": np.asarray(residency), "regions": regions, "kick": kick,
@@ -205,6 +217,56 @@ def kick_comparisons(name, result) -> list[common.Comparison]:
       common.Comparison(f"{name}: noise into their integrating population x 0: switching <= "
                         f"{KICK_EFFECT:g} x the intact network's", KICK_EFFECT,
                         _at(population, 0.0) / _at(population, 1.0), relation="<="),
+  ]
+
+
+# The paper's own ablation measure (mechint.py `ablation`, `compute_CE`): critical pairs of the
+# Jacobians in 30-step windows round output changes, with a group scaled by mu in [0, 2]. Read off
+# its 20 released ablation figures (hmmrnn repo at 6c07489, scripts/plotting/plots/ablation/*.svg,
+# from the markers' coordinates against the axis ticks; one "two" network, 11 runs of one kick group
+# and 9 of the other): intact (mu = 1) 5.4-9.1 pairs per window, median 7.6; at mu = 0 over mu = 1,
+# the kick neurons' recurrent input 0.23-0.63 (median 0.42), the noise into their integrating
+# population 0.21-0.67 (0.40), the noise into the remaining units (control) 0.77-1.16 (0.92). The
+# bounds below are the paper's least favourable run.
+PAPER_INTACT_CRITICAL_PAIRS = (5.4, 9.1)
+PAPER_KICK_CRITICAL_RATIO = 0.63
+PAPER_POPULATION_CRITICAL_RATIO = 0.67
+PAPER_CONTROL_CRITICAL_RATIO = 0.77
+
+
+def _critical_ratio(pairs) -> float:
+  """Critical pairs at mu = 0 over mu = 1 (nan where the intact network has none)."""
+  intact = _at_factor(pairs, 1.0)
+  return _at_factor(pairs, 0.0) / intact if intact > 0 else np.nan
+
+
+def _at_factor(pairs, factor: float) -> float:
+  return float(pairs.mean[int(np.argmin(np.abs(np.asarray(pairs.settings) - factor)))])
+
+
+def critical_pair_comparisons(name, result) -> list[common.Comparison]:
+  """The paper's ablation figure as rows: the intact network's critical pairs round its output
+  changes, and their drop with the kick neurons' recurrent input, or their integrating
+  population's noise, removed (and the control group's noise not mattering), against the range of
+  Torre et al.'s released runs."""
+  if result["kick"] is None:
+    return []
+  kick = result["kick_critical"]
+  low, high = PAPER_INTACT_CRITICAL_PAIRS
+  windows = int(kick.num_windows[int(np.argmin(np.abs(kick.settings - 1.0)))])
+  return [
+      common.Comparison(f"{name}: critical Jacobian pairs (|lam| ~ 1, rotating) per 30-step window "
+                        f"round an output change, intact ({windows} windows; Torre et al.'s "
+                        f"network: {low:g}-{high:g})", low, _at_factor(kick, 1.0), relation=">="),
+      common.Comparison(f"{name}: kick neurons' recurrent input x 0: critical pairs / intact "
+                        f"(paper: 0.23-0.63)", PAPER_KICK_CRITICAL_RATIO, _critical_ratio(kick),
+                        relation="<="),
+      common.Comparison(f"{name}: noise into their integrating population x 0: critical pairs / "
+                        f"intact (paper: 0.21-0.67)", PAPER_POPULATION_CRITICAL_RATIO,
+                        _critical_ratio(result["population_critical"]), relation="<="),
+      common.Comparison(f"{name}: noise into a control group of other units x 0: critical pairs / "
+                        f"intact (paper: 0.77-1.16)", PAPER_CONTROL_CRITICAL_RATIO,
+                        _critical_ratio(result["population_control_critical"]), relation=">="),
   ]
 
 

@@ -32,6 +32,13 @@ mechanistic-interpretability analyses (section numbers not checked), as read in 
   the integrating populations (`cn`) by mu in [0, 2] (steps of 0.1). The kick neurons themselves
   were picked by hand there; `find_kick_neurons` (activity) and `kick_neurons_by_ablation`
   (causal) give documented criteria instead, checked on jaxlab.hmm_rnn.planted's known kick units.
+- mechint.py `run_injected` / `compute_CE` (the paper's ablation figure, "# Critical pairs" against
+  mu): with a group scaled by mu, one 1000-step noise-driven run, argmax output changes, and around
+  each change the Jacobians of the 30 steps [change - 15, change + 15) and their eigenvalues lam,
+  Moebius-mapped m = (lam - 1) / (lam + 1) (the unit circle to the imaginary axis); a critical pair is
+  |Re m| < 0.1 (|lam| near 1) and Im m > 0.06 (rotating: one per complex-conjugate pair), counted
+  over the window and averaged over changes (`critical_pairs_near_changes`). Where the scaled
+  network changes output fewer than twice, the windows sit at the intact network's changes.
 - mechint_evo.py / mechint.py's training evolution: per-epoch snapshots of the network, their
   noise-driven trajectories on the final network's PCs, showing when training switches into
   noise-driven switching (`summarise_snapshot`).
@@ -108,6 +115,14 @@ class KickNeurons(NamedTuple):
   scores: np.ndarray  # [H] point-biserial correlation of activity with "kick zone or transition"
   mean_kick: np.ndarray  # [H] mean activity over kick-zone and transition states
   mean_cluster: np.ndarray  # [H] mean activity over cluster states
+
+
+class CriticalPairs(NamedTuple):
+  settings: np.ndarray  # [S] the scaling factors
+  mean: np.ndarray  # [S] critical pairs per window round an output change, mean over the windows
+  std: np.ndarray  # [S] their s.d. over the windows
+  num_windows: np.ndarray  # [S] windows averaged (output changes whose window fits in the run)
+  own_changes: np.ndarray  # [S] bool: windows at the scaled network's own changes, else the intact's
 
 
 class Switching(NamedTuple):
@@ -645,6 +660,73 @@ def changes_per_sequence_under_scaling(params: dict, key: jax.Array, units,
   results = [_switching(scale_units(params, units, f, target=target), key, noise_std, batch, length,
                         burn_in, readout) for f in factors]
   return _collect(factors, results)
+
+
+# ----------------------------------------------------------------------------- critical pairs
+
+
+def moebius(eigenvalues: jax.Array) -> jax.Array:
+  """m = (lam - 1) / (lam + 1): the unit circle onto the imaginary axis, with Re m = (|lam|^2 - 1) /
+  |lam + 1|^2 and Im m = 2 Im(lam) / |lam + 1|^2 (on the circle, i tan(angle / 2))."""
+  return (eigenvalues - 1) / (eigenvalues + 1)
+
+
+def count_critical_pairs(eigenvalues: jax.Array, *, real_tol: float = 0.1,
+                         imag_min: float = 0.06) -> jax.Array:
+  """Eigenvalues per row with |Re m| < real_tol and Im m > imag_min (m = `moebius(lam)`): near the
+  unit circle and rotating, one per complex-conjugate pair (mechint.py's `compute_CE` thresholds)."""
+  m = moebius(jnp.asarray(eigenvalues))
+  return jnp.sum((jnp.abs(m.real) < real_tol) & (m.imag > imag_min), axis=-1)
+
+
+def critical_pairs_near_changes(params: dict, key: jax.Array, units, factors: Sequence[float], *,
+                                target: str | Sequence[str], length: int = 1000,
+                                noise_std: float = 1.0, burn_in: int = 20, half_window: int = 15,
+                                real_tol: float = 0.1, imag_min: float = 0.06,
+                                jacobian_input: str = "next") -> CriticalPairs:
+  """The paper's ablation measure (mechint.py `run_injected` + `compute_CE`): with `units` scaled
+  by each factor (`scale_units`), one noise-driven run of `length` steps after `burn_in` (the same
+  noise for every factor); at each argmax output change t (y_{t+1} != y_t) whose window fits, the
+  Jacobians of the 2 * half_window steps [t - half_window, t + half_window) and their critical pairs
+  (`count_critical_pairs`), summed over the window; mean and s.d. over the windows.
+
+  The Jacobian at state h_t is that of the map at the input that follows it, x_{t+1} (the map that
+  moves h_t on; `jacobian_input="next"`); mechint.py pairs h_t with x_t, the input that produced it
+  (`jacobian_input="producing"`: a mask ReLU'(h_t W_hh + x_t W_in) of no actual step). A scaled network with
+  fewer than two output changes is measured in windows at the intact network's changes, as there."""
+  _check_switching(params, 1, length, burn_in, "argmax")
+  if jacobian_input not in ("next", "producing"):
+    raise ValueError(f"jacobian_input must be 'next' or 'producing', got {jacobian_input!r}")
+  if half_window < 1 or 2 * half_window > length:
+    raise ValueError(f"half_window must be in [1, length / 2 = {length // 2}], got {half_window}")
+  d, _, _ = _sizes(params)
+  inputs = noise_std * jax.random.normal(key, (1, burn_in + length + 1, d))
+
+  def run(p):
+    states = model.run(p, inputs)[0, burn_in:]  # h_t for t = 0..length (one spare)
+    outputs = np.asarray(jnp.argmax(states[:length] @ p["w_out"], axis=-1))
+    changes = np.nonzero(outputs[1:] != outputs[:-1])[0]
+    return states, changes[(changes >= half_window) & (changes + half_window <= length)]
+
+  _, intact_changes = run(params)
+  means, stds, counts, own = [], [], [], []
+  for factor in factors:
+    scaled = scale_units(params, units, factor, target=target)
+    states, changes = run(scaled)
+    own.append(len(changes) >= 2)
+    centres = changes if own[-1] else intact_changes
+    steps = (centres[:, None] + np.arange(-half_window, half_window)[None, :]).reshape(-1)
+    if steps.size == 0:
+      means.append(np.nan), stds.append(np.nan), counts.append(0)
+      continue
+    next_inputs = inputs[0, burn_in + (jacobian_input == "next"):][steps]
+    jac = np.asarray(_jacobians_along(scaled, states[steps], next_inputs), dtype=np.float64)
+    critical = np.asarray(count_critical_pairs(np.linalg.eigvals(jac), real_tol=real_tol,
+                                               imag_min=imag_min))
+    per_window = critical.reshape(len(centres), 2 * half_window).sum(axis=1)
+    means.append(per_window.mean()), stds.append(per_window.std()), counts.append(len(centres))
+  return CriticalPairs(np.asarray(factors, dtype=float), np.asarray(means, dtype=float),
+                       np.asarray(stds, dtype=float), np.asarray(counts), np.asarray(own))
 
 
 # ----------------------------------------------------------------------------- training snapshots
