@@ -506,3 +506,39 @@ def test_critical_pair_rows_state_the_papers_ablation_figure():
   none = rows(pairs(0.0, 0.0), pairs(0.0, 0.0), pairs(0.0, 0.0))
   assert np.isnan(none[1].simulation) and not any(r.passed for r in none)
   assert mechanism.critical_pair_comparisons("two", {"kick": None}) == []
+
+
+def test_best_checkpoint_selection_scores_every_checkpoint_on_one_validation_set(tmp_path):
+  from experiments import common
+  from experiments.hmm_emulation import paper_losses
+  from experiments.hmm_emulation import select
+  config = _tiny_config()
+  config.update(num_steps=40, checkpoint_every=10, paper_validation_sequences=300,
+                paper_validation_batch=128)
+  workdir = str(tmp_path)
+  with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    select.run(config, workdir)
+  common.start_run(config, workdir)
+  experiment.train_emulator(config, hmm_lib.by_name("two"), "two", workdir)
+  key = jax.random.key(4)
+  scores = select.score_checkpoints(config, workdir, "two", key)
+  assert scores["steps"] == [10, 20, 30, 40]
+  assert scores["best_step"] == scores["steps"][int(np.argmin(scores["sampled"]))]
+  # The checkpoint at step 20 rescored by hand: the fixed validation keys, its own network keys.
+  score = paper_losses.validation_scorer(config, "two", length=config.length)
+  k_validation, k_network = jax.random.split(key)
+  by_hand = score(select.restore(config, workdir, "two", 20),
+                  jax.random.split(jax.random.fold_in(k_network, 1), 3),
+                  jax.random.split(k_validation, 3))
+  np.testing.assert_allclose([scores["sampled"][1], scores["argmax"][1]], by_hand, rtol=1e-6)
+  result = select.run(config, workdir)
+  names = [c.quantity for c in result["comparisons"]]
+  best = result["results"]["two"]["scores"]["best_step"]
+  assert names[0] == f"two, best checkpoint (step {best}): output changes per sequence"
+  assert any("fixed points" in n for n in names)
+  assert (tmp_path / "selection" / "figures" / "selection.png").stat().st_size > 0
+  assert json.loads((tmp_path / "selection" / "selection.json").read_text())["two"]["steps"] == [
+      10, 20, 30, 40]
+  config.hidden_size = 32
+  with pytest.raises(ValueError, match="hidden_size: run 16, now 32"):
+    select.run(config, workdir)

@@ -13,6 +13,9 @@ hidden states sigma h exactly. `kick_comparisons` states the paper's kick-neuron
 (removing the kick group, or the noise of the population that drives it, at least halves
 switching), and `planted_control` runs the same analysis on `jaxlab.hmm_rnn.planted.kick_network`,
 whose kick neurons are known: a positive control for every trained network's rows.
+`critical_pair_comparisons` states the paper's own ablation measure (mechint.py `compute_CE`:
+critical Jacobian pairs round output changes as a group is scaled) against the range of its
+released ablation figures.
 """
 
 from __future__ import annotations

@@ -115,33 +115,56 @@ def network_losses(config, params: dict, name: str, key: jax.Array, *, noise_std
   sampling) and by argmax, over `config.paper_repeats` draws of the validation set and the
   network's noise: {"sampled", "sampled_std", "argmax", "argmax_std"}. The paper's networks start
   from h_0 = 0 (`initial_state_std` 0)."""
-  hmm, length = hmm_lib.by_name(name), hmm_lib.PAPER_LENGTHS[name]
+  score = validation_scorer(config, name, noise_std=noise_std,
+                            initial_state_std=initial_state_std)
+  _check_symbols(params, name)
+  num_batches = len(batch_starts(config))
+
+  def one(key):
+    keys = [jax.random.split(jax.random.fold_in(key, i)) for i in range(num_batches)]
+    return np.asarray(score(params, jnp.stack([k[1] for k in keys]),
+                            jnp.stack([k[0] for k in keys])))
+
+  values = np.array([one(k) for k in jax.random.split(key, config.paper_repeats)])
+  return {"sampled": float(values[:, 0].mean()), "sampled_std": float(values[:, 0].std(ddof=1)),
+          "argmax": float(values[:, 1].mean()), "argmax_std": float(values[:, 1].std(ddof=1))}
+
+
+def _check_symbols(params, name):
+  hmm = hmm_lib.by_name(name)
   if params["w_out"].shape[1] != hmm.emission.shape[1]:
     raise ValueError(f"the network emits {params['w_out'].shape[1]} symbols, {name!r} "
                      f"{hmm.emission.shape[1]}")
+
+
+def validation_scorer(config, name: str, *, length: int | None = None, noise_std: float = 1.0,
+                      initial_state_std: float = 0.0):
+  """`score(params, network_keys, validation_keys) -> [sampled, argmax]`: the paper's validation
+  loss of a network on `name`'s validation set, one key of each kind per batch (4096, 4096, 1808).
+  Fixed validation keys and fresh network keys score checkpoints as the paper's training loop
+  does; params are an argument, so one compilation serves every checkpoint. Sequences of `length`
+  steps (default the paper's for `name`)."""
+  hmm, length = hmm_lib.by_name(name), length or hmm_lib.PAPER_LENGTHS[name]
   sinkhorn = experiment.sinkhorn_config(config)._replace(solver="geomloss")
   n, size = config.paper_validation_sequences, config.paper_validation_batch
   sizes = [min(size, n - start) for start in batch_starts(config)]
+  num_symbols = hmm.emission.shape[1]
 
   @jax.jit
-  def one(key):
+  def score(params, network_keys, validation_keys):
     values = []
     for i, batch in enumerate(sizes):
-      k_validation, k_network = jax.random.split(jax.random.fold_in(key, i))
-      validation = jax.nn.one_hot(hmm_lib.sample(k_validation, hmm, batch, length)[1],
-                                  hmm.emission.shape[1], dtype=jnp.float32)
-      emitted = model.emit(params, k_network, batch, length, noise_std=noise_std,
+      validation = jax.nn.one_hot(hmm_lib.sample(validation_keys[i], hmm, batch, length)[1],
+                                  num_symbols, dtype=jnp.float32)
+      emitted = model.emit(params, network_keys[i], batch, length, noise_std=noise_std,
                            initial_state_std=initial_state_std)
-      argmax = jax.nn.one_hot(jnp.argmax(emitted.logits, -1), hmm.emission.shape[1],
-                              dtype=jnp.float32)
+      argmax = jax.nn.one_hot(jnp.argmax(emitted.logits, -1), num_symbols, dtype=jnp.float32)
       values.append(jnp.stack([
           emulation.sequence_divergence(emitted.symbols.astype(jnp.float32), validation, sinkhorn),
           emulation.sequence_divergence(argmax, validation, sinkhorn)]))
     return jnp.mean(jnp.stack(values), axis=0)
 
-  values = np.array([np.asarray(one(k)) for k in jax.random.split(key, config.paper_repeats)])
-  return {"sampled": float(values[:, 0].mean()), "sampled_std": float(values[:, 0].std(ddof=1)),
-          "argmax": float(values[:, 1].mean()), "argmax_std": float(values[:, 1].std(ddof=1))}
+  return score
 
 
 def score_rivals(loss, hmm, base, factors, key, repeats) -> tuple[list[dict], list[float]]:
