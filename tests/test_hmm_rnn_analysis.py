@@ -326,7 +326,8 @@ def test_critical_pair_count_by_hand():
   # Re m = (r^2 - 1) / |r e^{i a} + 1|^2: r = 1.3 at a = 0.5 gives 0.139, outside 0.1.
   np.testing.assert_allclose(analysis.moebius(1.3 * np.exp(0.5j)).real,
                              0.69 / (2.69 + 2.6 * np.cos(0.5)), rtol=1e-12)
-  assert int(analysis.count_critical_pairs(np.array([1.3 * np.exp(0.5j), 1.0 + 0j, -0.5 + 0j]))) == 0
+  off_circle = np.array([1.3 * np.exp(0.5j), 1.0 + 0j, -0.5 + 0j])
+  assert int(analysis.count_critical_pairs(off_circle)) == 0
   assert analysis.count_critical_pairs(np.ones((4, 3), complex)).shape == (4,)
 
 

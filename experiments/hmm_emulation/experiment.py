@@ -516,8 +516,8 @@ def _kick_control_figure(studies, control, path) -> str:
 
 
 def _critical_pairs_figure(studies, path) -> str:
-  """The paper's ablation figure (its bottom row) for each trained network: critical Jacobian pairs
-  round output changes as a group is scaled by mu, beside the range of the paper's intact network."""
+  """The paper's ablation figure (its bottom row) for each trained network: critical Jacobian
+  pairs round output changes as a group is scaled by mu, beside the paper's intact network's."""
   fig, axes = plotting.figure_grid(len(studies))
   for ax, (name, study) in zip(axes, studies.items()):
     mech = study["mechanism"]

@@ -89,6 +89,9 @@ def score_checkpoints(config, workdir: str, name: str, key: jax.Array) -> dict[s
       params = checkpointer.restore(step, template).params
       network_keys = jax.random.split(jax.random.fold_in(k_network, i), num_batches)
       scores.append(np.asarray(score(params, network_keys, validation_keys)))
+      if jax.process_index() == 0:
+        print(f"[{name}] checkpoint {step}: validation loss {scores[-1][0]:.4g} (argmax "
+              f"{scores[-1][1]:.4g})", flush=True)
   finally:
     checkpointer.close()
   scores = np.array(scores)
@@ -149,7 +152,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if jax.process_index() == 0:
     with open(os.path.join(out, "selection.json"), "w") as f:
       json.dump({name: r["scores"] for name, r in results.items()}, f, indent=2)
-    print(common.markdown_table(rows))
   figures = common.finish(out, rows, lambda figdir: _figures(results, figdir))
   return {"comparisons": rows, "figures": figures, "results": results}
 

@@ -35,10 +35,10 @@ mechanistic-interpretability analyses (section numbers not checked), as read in 
 - mechint.py `run_injected` / `compute_CE` (the paper's ablation figure, "# Critical pairs" against
   mu): with a group scaled by mu, one 1000-step noise-driven run, argmax output changes, and around
   each change the Jacobians of the 30 steps [change - 15, change + 15) and their eigenvalues lam,
-  Moebius-mapped m = (lam - 1) / (lam + 1) (the unit circle to the imaginary axis); a critical pair is
-  |Re m| < 0.1 (|lam| near 1) and Im m > 0.06 (rotating: one per complex-conjugate pair), counted
-  over the window and averaged over changes (`critical_pairs_near_changes`). Where the scaled
-  network changes output fewer than twice, the windows sit at the intact network's changes.
+  Moebius-mapped m = (lam - 1) / (lam + 1) (the unit circle to the imaginary axis); a critical
+  pair is |Re m| < 0.1 (|lam| near 1) and Im m > 0.06 (rotating: one per complex-conjugate pair),
+  counted over the window and averaged over changes (`critical_pairs_near_changes`). Where the
+  scaled network changes output fewer than twice, the windows sit at the intact network's changes.
 - mechint_evo.py / mechint.py's training evolution: per-epoch snapshots of the network, their
   noise-driven trajectories on the final network's PCs, showing when training switches into
   noise-driven switching (`summarise_snapshot`).
@@ -122,7 +122,7 @@ class CriticalPairs(NamedTuple):
   mean: np.ndarray  # [S] critical pairs per window round an output change, mean over the windows
   std: np.ndarray  # [S] their s.d. over the windows
   num_windows: np.ndarray  # [S] windows averaged (output changes whose window fits in the run)
-  own_changes: np.ndarray  # [S] bool: windows at the scaled network's own changes, else the intact's
+  own_changes: np.ndarray  # [S] bool: windows at the scaled net's own changes (else the intact's)
 
 
 class Switching(NamedTuple):
@@ -674,7 +674,8 @@ def moebius(eigenvalues: jax.Array) -> jax.Array:
 def count_critical_pairs(eigenvalues: jax.Array, *, real_tol: float = 0.1,
                          imag_min: float = 0.06) -> jax.Array:
   """Eigenvalues per row with |Re m| < real_tol and Im m > imag_min (m = `moebius(lam)`): near the
-  unit circle and rotating, one per complex-conjugate pair (mechint.py's `compute_CE` thresholds)."""
+  unit circle and rotating, one per complex-conjugate pair (the thresholds of mechint.py's
+  `compute_CE`)."""
   m = moebius(jnp.asarray(eigenvalues))
   return jnp.sum((jnp.abs(m.real) < real_tol) & (m.imag > imag_min), axis=-1)
 
@@ -692,8 +693,9 @@ def critical_pairs_near_changes(params: dict, key: jax.Array, units, factors: Se
 
   The Jacobian at state h_t is that of the map at the input that follows it, x_{t+1} (the map that
   moves h_t on; `jacobian_input="next"`); mechint.py pairs h_t with x_t, the input that produced it
-  (`jacobian_input="producing"`: a mask ReLU'(h_t W_hh + x_t W_in) of no actual step). A scaled network with
-  fewer than two output changes is measured in windows at the intact network's changes, as there."""
+  (`jacobian_input="producing"`: a mask ReLU'(h_t W_hh + x_t W_in) of no actual step). A scaled
+  network with fewer than two output changes is measured in windows at the intact network's
+  changes, as there."""
   _check_switching(params, 1, length, burn_in, "argmax")
   if jacobian_input not in ("next", "producing"):
     raise ValueError(f"jacobian_input must be 'next' or 'producing', got {jacobian_input!r}")
@@ -709,24 +711,25 @@ def critical_pairs_near_changes(params: dict, key: jax.Array, units, factors: Se
     return states, changes[(changes >= half_window) & (changes + half_window <= length)]
 
   _, intact_changes = run(params)
-  means, stds, counts, own = [], [], [], []
+  per_factor = []  # (mean, s.d., windows, own changes)
   for factor in factors:
     scaled = scale_units(params, units, factor, target=target)
     states, changes = run(scaled)
-    own.append(len(changes) >= 2)
-    centres = changes if own[-1] else intact_changes
+    own = len(changes) >= 2
+    centres = changes if own else intact_changes
     steps = (centres[:, None] + np.arange(-half_window, half_window)[None, :]).reshape(-1)
     if steps.size == 0:
-      means.append(np.nan), stds.append(np.nan), counts.append(0)
+      per_factor.append((np.nan, np.nan, 0, own))
       continue
     next_inputs = inputs[0, burn_in + (jacobian_input == "next"):][steps]
     jac = np.asarray(_jacobians_along(scaled, states[steps], next_inputs), dtype=np.float64)
     critical = np.asarray(count_critical_pairs(np.linalg.eigvals(jac), real_tol=real_tol,
                                                imag_min=imag_min))
     per_window = critical.reshape(len(centres), 2 * half_window).sum(axis=1)
-    means.append(per_window.mean()), stds.append(per_window.std()), counts.append(len(centres))
+    per_factor.append((per_window.mean(), per_window.std(), len(centres), own))
+  means, stds, counts, owns = zip(*per_factor)
   return CriticalPairs(np.asarray(factors, dtype=float), np.asarray(means, dtype=float),
-                       np.asarray(stds, dtype=float), np.asarray(counts), np.asarray(own))
+                       np.asarray(stds, dtype=float), np.asarray(counts), np.asarray(owns))
 
 
 # ----------------------------------------------------------------------------- training snapshots
