@@ -317,11 +317,11 @@ def test_experiment_smoke_run_writes_every_output_and_trains_in_two_stages(tmp_p
   assert curves["near_misses"]["slower"]["divergence"] == slower
   # The paper's critical-pair rows come with the groups they scale (none without cluster states).
   mech = study["mechanism"]
-  critical_rows = [n for n in names if "critical pairs" in n]
+  critical_rows = [n for n in names if "critical" in n]
   if mech["kick"] is None:
     assert not critical_rows and curves["critical_pairs"]["kick_critical"] is None
   else:
-    assert len(critical_rows) == 4
+    assert len(critical_rows) == 5
     assert curves["critical_pairs"]["kick_critical"]["mean"] == mech["kick_critical"].mean.tolist()
 
 
@@ -440,7 +440,7 @@ def test_quick_variant_reaches_the_floor_and_the_hmm_statistics(tmp_path):
   failed = [c.as_dict() for c in result["comparisons"]
             if not c.passed and c.quantity not in not_reproduced]
   assert not failed, failed
-  assert len(not_reproduced) == 7
+  assert len(not_reproduced) == 8
   assert any(c.quantity.startswith(mechanism.PLANTED) for c in result["comparisons"])
 
 
@@ -490,18 +490,18 @@ def test_critical_pair_rows_state_the_papers_ablation_figure():
                                   np.ones(len(settings), bool))
 
   def rows(kick, population, control):
-    result = {"kick": object(), "kick_critical": kick, "population_critical": population,
-              "population_control_critical": control}
+    result = {"kick": object(), "kick_critical": kick, "correlational_kick_critical": kick,
+              "population_critical": population, "population_control_critical": control}
     return mechanism.critical_pair_comparisons("two", result)
 
   # The paper's median run (intact 7.6; ratios 0.42, 0.40, 0.92) passes every row.
   paper = rows(pairs(0.42 * 7.6, 7.6), pairs(0.40 * 7.6, 7.6), pairs(0.92 * 7.6, 7.6))
-  assert [r.passed for r in paper] == [True] * 4, [r.as_dict() for r in paper]
-  np.testing.assert_allclose([r.simulation for r in paper], [7.6, 0.42, 0.40, 0.92])
+  assert [r.passed for r in paper] == [True] * 5, [r.as_dict() for r in paper]
+  np.testing.assert_allclose([r.simulation for r in paper], [7.6, 0.42, 0.42, 0.40, 0.92])
   assert "20 windows" in paper[0].quantity
-  # Few critical pairs, and removal that changes nothing: the intact and the two effect rows fail.
+  # Few critical pairs, and removal that changes nothing: the intact and three effect rows fail.
   flat = rows(pairs(0.3, 0.3), pairs(0.3, 0.3), pairs(0.3, 0.3))
-  assert [r.passed for r in flat] == [False, False, False, True]
+  assert [r.passed for r in flat] == [False, False, False, False, True]
   # None at all: the ratios are undefined and fail.
   none = rows(pairs(0.0, 0.0), pairs(0.0, 0.0), pairs(0.0, 0.0))
   assert np.isnan(none[1].simulation) and not any(r.passed for r in none)
