@@ -199,8 +199,16 @@ def comparisons(name, result, config) -> list[common.Comparison]:
 KICK_EFFECT = 0.5
 
 
-def _at(sweep, factor: float) -> float:
-  return float(sweep.changes_mean[int(np.argmin(np.abs(np.asarray(sweep.settings) - factor)))])
+def _at(settings, values, factor: float) -> float:
+  """values at the setting nearest `factor`."""
+  return float(values[int(np.argmin(np.abs(np.asarray(settings) - factor)))])
+
+
+def _removal_ratio(settings, values) -> float:
+  """values with the group removed (factor 0) over the intact network's (factor 1); nan where the
+  intact value is 0."""
+  intact = _at(settings, values, 1.0)
+  return _at(settings, values, 0.0) / intact if intact > 0 else np.nan
 
 
 def kick_comparisons(name, result) -> list[common.Comparison]:
@@ -217,11 +225,12 @@ def kick_comparisons(name, result) -> list[common.Comparison]:
   kick, population = result["kick_scaling"], result["population_scaling"]
   return rows + [
       common.Comparison(f"{name}: kick neurons' recurrent input x 0: switching <= {KICK_EFFECT:g} "
-                        f"x the intact network's", KICK_EFFECT, _at(kick, 0.0) / _at(kick, 1.0),
-                        relation="<="),
+                        f"x the intact network's", KICK_EFFECT,
+                        _removal_ratio(kick.settings, kick.changes_mean), relation="<="),
       common.Comparison(f"{name}: noise into their integrating population x 0: switching <= "
                         f"{KICK_EFFECT:g} x the intact network's", KICK_EFFECT,
-                        _at(population, 0.0) / _at(population, 1.0), relation="<="),
+                        _removal_ratio(population.settings, population.changes_mean),
+                        relation="<="),
   ]
 
 
@@ -239,16 +248,6 @@ PAPER_POPULATION_CRITICAL_RATIO = 0.67
 PAPER_CONTROL_CRITICAL_RATIO = 0.77
 
 
-def _critical_ratio(pairs) -> float:
-  """Critical pairs at mu = 0 over mu = 1 (nan where the intact network has none)."""
-  intact = _at_factor(pairs, 1.0)
-  return _at_factor(pairs, 0.0) / intact if intact > 0 else np.nan
-
-
-def _at_factor(pairs, factor: float) -> float:
-  return float(pairs.mean[int(np.argmin(np.abs(np.asarray(pairs.settings) - factor)))])
-
-
 def critical_pair_comparisons(name, result) -> list[common.Comparison]:
   """The paper's ablation figure as rows: the intact network's critical pairs round its output
   changes, and their drop with the kick neurons' recurrent input (found by ablation, or by
@@ -256,26 +255,28 @@ def critical_pair_comparisons(name, result) -> list[common.Comparison]:
   (and the control group's noise not mattering), against the range of Torre et al.'s runs."""
   if result["kick"] is None:
     return []
+  ratio = lambda group: _removal_ratio(result[group].settings, result[group].mean)
   kick = result["kick_critical"]
   low, high = PAPER_INTACT_CRITICAL_PAIRS
-  windows = int(kick.num_windows[int(np.argmin(np.abs(kick.settings - 1.0)))])
+  windows = int(_at(kick.settings, kick.num_windows, 1.0))
   return [
       common.Comparison(f"{name}: critical Jacobian pairs (|lam| ~ 1, rotating) per 30-step window "
                         f"round an output change, intact ({windows} windows; Torre et al.'s "
-                        f"network: {low:g}-{high:g})", low, _at_factor(kick, 1.0), relation=">="),
+                        f"network: {low:g}-{high:g})", low, _at(kick.settings, kick.mean, 1.0),
+                        relation=">="),
       common.Comparison(f"{name}: kick neurons' recurrent input x 0: critical pairs / intact "
-                        f"(paper: 0.23-0.63)", PAPER_KICK_CRITICAL_RATIO, _critical_ratio(kick),
+                        f"(paper: 0.23-0.63)", PAPER_KICK_CRITICAL_RATIO, ratio("kick_critical"),
                         relation="<="),
       common.Comparison(f"{name}: the units most active in kick zones (correlational): their "
                         f"recurrent input x 0: critical pairs / intact (paper: 0.23-0.63)",
-                        PAPER_KICK_CRITICAL_RATIO,
-                        _critical_ratio(result["correlational_kick_critical"]), relation="<="),
+                        PAPER_KICK_CRITICAL_RATIO, ratio("correlational_kick_critical"),
+                        relation="<="),
       common.Comparison(f"{name}: noise into their integrating population x 0: critical pairs / "
                         f"intact (paper: 0.21-0.67)", PAPER_POPULATION_CRITICAL_RATIO,
-                        _critical_ratio(result["population_critical"]), relation="<="),
+                        ratio("population_critical"), relation="<="),
       common.Comparison(f"{name}: noise into a control group of other units x 0: critical pairs / "
                         f"intact (paper: 0.77-1.16)", PAPER_CONTROL_CRITICAL_RATIO,
-                        _critical_ratio(result["population_control_critical"]), relation=">="),
+                        ratio("population_control_critical"), relation=">="),
   ]
 
 
