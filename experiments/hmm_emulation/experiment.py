@@ -529,6 +529,8 @@ def _critical_pairs_figure(studies, path) -> str:
     for key, label, style in (("kick_critical", "kick neurons (recurrent input)", "o-"),
                               ("correlational_kick_critical", "most active in kick zones "
                                "(recurrent input)", "^-"),
+                              ("kick_control_critical", "random units, same size (recurrent input)",
+                               "o--"),
                               ("population_critical", "integrating population (noise)", "s-"),
                               ("population_control_critical", "other units (noise)", "s--")):
       pairs = mech[key]

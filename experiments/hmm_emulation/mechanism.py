@@ -37,8 +37,8 @@ NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # x the training noise s.d.
 # networks' argmax readout switches up to ~3x less often, so 3000 steps give as many windows.
 CRITICAL_PAIRS_LENGTH = 3000
 # The sweeps of `analysis.critical_pairs_near_changes` that `analyse` runs (group, scaled target).
-CRITICAL_PAIR_GROUPS = ("kick_critical", "correlational_kick_critical", "population_critical",
-                        "population_control_critical")
+CRITICAL_PAIR_GROUPS = ("kick_critical", "correlational_kick_critical", "kick_control_critical",
+                        "population_critical", "population_control_critical")
 
 
 def exact_homogeneity(params, key, noise_std: float) -> float:
@@ -106,6 +106,8 @@ def analyse(config, params, key, *, num_kick_neurons: int | None = None,
         length=CRITICAL_PAIRS_LENGTH, noise_std=config.noise_std)
     sweeps.update(kick_critical=critical(kick.units, "recurrent_input"),
                   correlational_kick_critical=critical(correlational.units, "recurrent_input"),
+                  # not in the paper: any group's recurrent input, for scale
+                  kick_control_critical=critical(control_kick, "recurrent_input"),
                   population_critical=critical(population, "noise_input"),
                   population_control_critical=critical(control_population, "noise_input"))
   return {
