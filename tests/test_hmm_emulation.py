@@ -259,7 +259,8 @@ def _tiny_config():
   config = config_lib.get_config("quick")
   config.update(hidden_size=16, batch_size=64, length=10, num_steps=20, log_every=10,
                 checkpoint_every=20, floor_repeats=2, eval_batches=2, stats_sequences=200,
-                analysis_length=300, fixed_point_steps=200, population_size=5)
+                analysis_length=300, fixed_point_steps=200, population_size=5,
+                critical_pairs_length=300)
   return config
 
 

@@ -63,6 +63,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.fixed_point_steps = 3000
   c.num_kick_neurons = 3
   c.population_size = 60  # the paper's top-60 projectors onto each kick neuron
+  # Steps per run of the paper's critical-pair count: mechint.py's 1000 steps hold ~65 output
+  # changes at the HMM's rate; our networks' argmax readout switches up to ~3x less often.
+  c.critical_pairs_length = 3000
   # What the loss can see of the 1% noise symbol (experiments/hmm_emulation/resolution.py, run on
   # its own): the floor and the symbol-free HMM's divergence at these batches and lengths (the
   # paper trains "two" at T = 100, batch 4096), and the exact laws' divergence at short lengths.

@@ -56,7 +56,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "length", "hidden_size", "input_dim", "noise_std", "batch_size", "blur", "learning_rate",
       "beta2", "clip_norm", "num_steps", "log_every", "checkpoint_every", "floor_repeats",
       "eval_batches", "stats_sequences", "analysis_length", "fixed_point_steps", "num_kick_neurons",
-      "population_size", "snapshot_states"])
+      "critical_pairs_length", "population_size", "snapshot_states"])
   if not config.hmms:
     raise ValueError("config.hmms must name at least one HMM")
   for name in config.hmms:

@@ -33,9 +33,6 @@ from jaxlab.hmm_rnn import planted
 
 SCALING_FACTORS = tuple(np.round(np.arange(0.0, 2.01, 0.25), 2))  # mechint.py sweeps 0..2
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # x the training noise s.d.
-# mechint.py counts critical pairs over a 1000-step run, ~65 output changes at the HMM's rate; our
-# networks' argmax readout switches up to ~3x less often, so 3000 steps give as many windows.
-CRITICAL_PAIRS_LENGTH = 3000
 # The sweeps of `analysis.critical_pairs_near_changes` that `analyse` runs (group, scaled target).
 CRITICAL_PAIR_GROUPS = ("kick_critical", "correlational_kick_critical", "kick_control_critical",
                         "population_critical", "population_control_critical")
@@ -103,7 +100,7 @@ def analyse(config, params, key, *, num_kick_neurons: int | None = None,
               "population_control_scaling": sweep(control_population, "noise_input")}
     critical = lambda units, target: analysis.critical_pairs_near_changes(
         params, k_critical, units, SCALING_FACTORS, target=target,
-        length=CRITICAL_PAIRS_LENGTH, noise_std=config.noise_std)
+        length=config.critical_pairs_length, noise_std=config.noise_std)
     sweeps.update(kick_critical=critical(kick.units, "recurrent_input"),
                   correlational_kick_critical=critical(correlational.units, "recurrent_input"),
                   # not in the paper: any group's recurrent input, for scale
